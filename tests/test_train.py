@@ -1,0 +1,75 @@
+"""The shared training loop: batching, evaluation mode, and that it actually learns."""
+import pytest
+import torch
+from torch import nn
+
+from regcourse import evaluate, fit, minibatches, set_seed, synthetic_linear_data
+from regcourse.train import History
+
+
+def test_minibatches_cover_every_row_once_per_epoch():
+    X = torch.arange(23.0).reshape(-1, 1)
+    y = torch.arange(23)
+    batches = list(minibatches(X, y, 5, generator=torch.Generator().manual_seed(0)))
+    assert [len(b[0]) for b in batches] == [5, 5, 5, 5, 3]
+    seen = torch.cat([b[1] for b in batches])
+    assert sorted(seen.tolist()) == list(range(23))
+    assert seen.tolist() != list(range(23))  # shuffled
+    for Xb, yb in batches:  # rows stay paired with their labels
+        assert torch.equal(Xb[:, 0].long(), yb)
+
+
+def test_minibatches_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="same length"):
+        list(minibatches(torch.zeros(3, 1), torch.zeros(4), 2))
+
+
+def test_evaluate_uses_eval_mode_and_restores_training_mode():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5))
+    model.train()
+    X, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    first = evaluate(model, X, y)
+    second = evaluate(model, X, y)
+    assert first == second  # dropout off: deterministic
+    assert model.training
+    assert 0.0 <= first["acc"] <= 1.0
+
+
+def test_synthetic_linear_data_follows_the_model():
+    g = torch.Generator().manual_seed(0)
+    w = torch.full((200,), 0.01)
+    X, y = synthetic_linear_data(w, 0.05, 5000, generator=g)
+    residual = y - (X @ w.reshape(-1, 1) + 0.05)
+    assert X.shape == (5000, 200) and y.shape == (5000, 1)
+    assert abs(float(residual.std()) - 0.01) < 0.001
+
+
+class _Data:
+    def __init__(self, g):
+        self.X_train = torch.randn(512, 2, generator=g)
+        self.y_train = (self.X_train[:, 0] > self.X_train[:, 1]).long()
+        self.X_test = torch.randn(256, 2, generator=g)
+        self.y_test = (self.X_test[:, 0] > self.X_test[:, 1]).long()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fit_learns_a_linearly_separable_problem(seed):
+    g = set_seed(seed)
+    model = nn.Linear(2, 2)
+    history = fit(model, _Data(g), epochs=20, lr=0.5, batch_size=32, generator=g, progress=False)
+    assert isinstance(history, History) and len(history.test_acc) == 20
+    assert history.test_acc[-1] > 0.95
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+def test_fit_rejects_a_vector_loss_with_advice():
+    g = set_seed(0)
+    with pytest.raises(ValueError, match="mean"):
+        fit(nn.Linear(2, 2), _Data(g), epochs=1, lr=0.1, progress=False,
+            loss_fn=nn.CrossEntropyLoss(reduction="none"))
+
+
+def test_fit_stops_on_divergence_with_advice():
+    g = set_seed(0)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        fit(nn.Linear(2, 2), _Data(g), epochs=3, lr=1e38, progress=False)
