@@ -1,0 +1,158 @@
+"""The course's cost, measured in one run on one machine; writes benchmarks/results.md and prints it.
+
+    .venv/bin/python benchmarks/run.py            # everything (about 15 minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py --only grading --class-sizes 5 20
+
+Sections: training throughput (benchmarks/epoch_time.py), the whole course under nbval (sequential and
+with pytest-xdist), grading with nbgrader autograde over a class of N submissions, and the book build
+(cold and cached). Figures are wall-clock seconds on a shared machine: compare the ratios, which are
+measured in the same run, rather than absolute times across machines.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+       "REGCOURSE_NO_PROGRESS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+
+def run(cmd, cwd=ROOT, check=True) -> float:
+    """Run a command, return its wall time in seconds; on failure show its output and stop."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if check and proc.returncode != 0:
+        sys.exit(f"benchmark step failed: {' '.join(map(str, cmd))}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def machine() -> str:
+    import torch
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{cpu}, {os.cpu_count()} logical cores, {mem:.0f} GiB RAM, {platform.system()} "
+            f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads)")
+
+
+def section_throughput() -> str:
+    script = ROOT / "benchmarks" / "epoch_time.py"
+    if not script.exists():
+        return "_benchmarks/epoch_time.py is missing._\n"
+    proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"epoch_time.py failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout.strip() + "\n"
+
+
+def _notebooks():
+    return sorted(str(p.relative_to(ROOT)) for d in ("book", "solutions") for p in (ROOT / d).rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts)
+
+
+def section_course() -> str:
+    nbs = _notebooks()
+    base = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", "--nbval",
+            "--nbval-cell-timeout=900"]
+    seq = run(base + ["-p", "no:xdist"] + nbs)
+    par = run(base + ["-n", "2", "--dist", "loadscope"] + nbs)
+    rows = [f"| sequential (one kernel at a time) | {seq:.0f} s | 1.00 |",
+            f"| pytest-xdist `-n 2 --dist loadscope` | {par:.0f} s | {seq / par:.2f} |"]
+    return (f"Every notebook in `book/` and `solutions/` ({len(nbs)} notebooks) executed under "
+            "`pytest --nbval`. Target: sequential ≤ 300 s.\n\n"
+            "| how | wall time | speed-up |\n| --- | ---: | ---: |\n" + "\n".join(rows) + "\n")
+
+
+def _course_copy(tmp: Path) -> Path:
+    course = tmp / "course"
+    ignore = shutil.ignore_patterns(".venv", "_build", ".git", "submitted", "autograded", "feedback",
+                                    "gradebook.db", "__pycache__", "node_modules", "mathjax")
+    shutil.copytree(ROOT, course, ignore=ignore)
+    return course
+
+
+def _execute_time(nb: Path) -> float:
+    code = ("import nbformat, sys; from nbclient import NotebookClient; nb = nbformat.read(sys.argv[1], 4); "
+            "NotebookClient(nb, timeout=900, resources={'metadata': {'path': sys.argv[2]}}).execute()")
+    return run([sys.executable, "-c", code, str(nb), str(nb.parent)])
+
+
+def section_grading(class_sizes) -> str:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        course = _course_copy(Path(tmp))
+        assignments = sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir())
+        for a in assignments:
+            run(["nbgrader", "generate_assignment", a, "--force"], cwd=course)
+        for a in assignments:
+            src = sorted((course / "solutions" / a).glob("*.ipynb"))
+            plain = sum(_execute_time(nb) for nb in src)
+            for n in class_sizes:
+                shutil.rmtree(course / "submitted", ignore_errors=True)
+                shutil.rmtree(course / "autograded", ignore_errors=True)
+                for i in range(n):
+                    dst = course / "submitted" / f"student{i:03d}" / a
+                    dst.mkdir(parents=True)
+                    for nb in src:  # a class of perfect students: the instructor's solution
+                        shutil.copy(nb, dst / nb.name)
+                t = run(["nbgrader", "autograde", a, "--force"], cwd=course)
+                per = t / n
+                rows.append(f"| {a} | {n} | {t:.0f} s | {per:.1f} s | {plain:.1f} s | {per - plain:.1f} s |")
+    return ("`nbgrader autograde` over a class of N identical, correct submissions. Overhead = autograde "
+            "seconds per submission − seconds to simply execute the same notebook. Target: ≤ 3 s, flat in N.\n\n"
+            "| assignment | N | autograde total | per submission | plain execution | overhead |\n"
+            "| --- | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(rows) + "\n")
+
+
+def section_build() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["jupyter-book", "build", str(ROOT), "--path-output", tmp]
+        cold = run(cmd)
+        cached = run(cmd)
+    return ("`jupyter-book build` into an empty output folder (cold: every chapter executed), then again "
+            "(cached: jupyter-cache re-uses the executed notebooks).\n\n"
+            f"| build | wall time |\n| --- | ---: |\n| cold | {cold:.0f} s |\n| cached | {cached:.0f} s |\n")
+
+
+SECTIONS = {"throughput": ("Training throughput", section_throughput),
+            "course": ("The whole course", section_course),
+            "grading": ("Grading", section_grading),
+            "build": ("The book build", section_build)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="*", choices=list(SECTIONS), help="run only these sections")
+    ap.add_argument("--class-sizes", nargs="*", type=int, default=[5, 20], help="N for the grading section")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.md"))
+    args = ap.parse_args(argv)
+    parts = [f"**Machine:** {machine()}  \n**Measured:** {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"]
+    for key in args.only or list(SECTIONS):
+        title, fn = SECTIONS[key]
+        print(f"[benchmark] {title} ...", file=sys.stderr, flush=True)
+        body = fn(args.class_sizes) if key == "grading" else fn()
+        parts.append(f"### {title}\n\n{body}")
+    text = "\n".join(parts)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
