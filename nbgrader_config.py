@@ -1,0 +1,50 @@
+"""nbgrader course configuration. Run every nbgrader command from the repository root (the CLI reads this
+file from the current directory only); book/instructor_guide.md lists the commands.
+
+source  = solutions/<assignment>/<notebook>.ipynb   instructor versions with solutions and hidden tests
+release = exercises/<assignment>/<notebook>.ipynb   student versions, made only by `nbgrader generate_assignment`
+submitted/, autograded/, feedback/ and gradebook.db are the course's live state: they stay out of git.
+"""
+import os
+
+c = get_config()  # noqa: F821  (nbgrader provides get_config)
+
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.root = _ROOT
+c.CourseDirectory.course_id = "regcourse"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_ROOT, "gradebook.db")
+# The student versions are what nbgrader makes of the sources; never copy editor/cache litter along.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# Execution: every cell of a submission runs in a fresh kernel. The solutions take well under a minute on a
+# CPU; 120 s per cell leaves room for a slow student while an infinite loop is still cut off, after which the
+# rest of the notebook runs and is graded (interrupt_on_timeout).
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+# nbgrader gives 0 to a test cell that writes anything to stderr. Warnings and progress bars are not errors:
+# drop those stderr outputs before grading so they never zero a correct answer.
+c.IgnorePattern.pattern = r"(?i)warning|warn\(|\d+%\||it/s\]"
+
+# A student who deletes or breaks a test cell gets it back, exactly as in the source, and it is graded.
+c.OverwriteCells.add_missing_cells = True
+
+# generate_assignment: students must not lose the tests by accident; solution regions become this stub.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.GenerateAssignment.create_assignment = True
+
+# Autograde creates students on the fly (an LMS download or zip_collect brings their ids).
+c.Autograde.create_student = True
+
+# zip_collect: an LMS download (Canvas style) names each file
+#   <student id>_<user number>_<submission number>_<notebook>.ipynb, e.g. doejane_1234_5678_weight_decay.ipynb
+# put the zip(s) in downloaded/<assignment>/archive/ and run `nbgrader zip_collect <assignment>`.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[A-Za-z0-9]+)_[0-9]+_[0-9]+_(?P<file_id>[A-Za-z0-9_]+\.ipynb)$")
