@@ -293,7 +293,7 @@ def lambda_sweep(lambdas):
         test_losses.append(squared_loss(w, b, X_test, y_test))
     return train_losses, test_losses
     ### END SOLUTION
-"""),
+""", "train_ridge"),
 ("code", r"""
 LAMBDAS = [0, 0.001, 0.01, 0.1, 0.3, 1, 3, 10]
 train_losses, test_losses = lambda_sweep(LAMBDAS)

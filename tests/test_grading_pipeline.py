@@ -1,0 +1,457 @@
+"""The whole nbgrader pipeline, in a temporary copy of the course, with honest and hostile submissions.
+
+For each assignment, one class-scoped fixture copies the course (nbgrader_config.py + solutions/) into a
+temporary directory, runs `nbgrader generate_assignment`, writes many students' submissions under
+submitted/<student>/<assignment>/, runs ONE `nbgrader autograde` over all of them and reads the scores from
+nbgrader's Gradebook API. The tests then check each student's per-test-cell scores.
+
+Submissions are made the way a student makes them: the *student version* (release) with the solution cells
+filled in (from the source notebook), then edited to carry a mistake, a cheat or a breakage.
+
+The two classes run in parallel under `pytest -n 2 --dist loadscope`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+LOOP_TIMEOUT = 20   # seconds per cell in the weight-decay run: long enough for every solution cell
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def _env():
+    env = dict(os.environ)
+    # nbgrader runs `alembic` as a subprocess and starts kernels: the venv's bin must come first on PATH.
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["REGCOURSE_NO_PROGRESS"] = "1"
+    env.pop("JUPYTER_CONFIG_DIR", None)
+    return env
+
+
+def nbgrader(course: Path, *args, check=True):
+    """Run the nbgrader CLI in `course` (it reads nbgrader_config.py from the current directory)."""
+    proc = subprocess.run([str(VENV_BIN / "nbgrader"), *args], cwd=course, env=_env(),
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def make_course(tmp: Path, assignment: str) -> Path:
+    course = tmp / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
+    nbgrader(course, "generate_assignment", assignment, "--force")
+    return course
+
+
+def cell(nb, grade_id):
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return c
+    raise KeyError(grade_id)
+
+
+def filled(course: Path, assignment: str):
+    """The student version with every solution cell filled in as in the source: a correct submission."""
+    release = nbformat.read(course / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    for c in release.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("solution") and c.cell_type == "code":
+            c.source = _strip_markers(cell(source, meta["grade_id"]).source)
+    return release
+
+
+def _strip_markers(src):
+    return "\n".join(line for line in src.splitlines() if "### BEGIN SOLUTION" not in line
+                     and "### END SOLUTION" not in line)
+
+
+def edit(nb, grade_id, old, new):
+    c = cell(nb, grade_id)
+    assert old in c.source, f"fixture out of date: {old!r} not in cell {grade_id}"
+    c.source = c.source.replace(old, new)
+    return nb
+
+
+def submit(course, student, assignment, nb=None, *, raw: str | None = None, name=None):
+    folder = course / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"{assignment}.ipynb")
+    if raw is not None:
+        path.write_text(raw)
+    elif nb is not None:
+        nbformat.write(nb, path)
+    return folder
+
+
+def read_scores(course: Path, assignment: str) -> dict:
+    """{student: {grade_id: auto_score}} for the autograded test cells, from nbgrader's Gradebook, plus
+    {student: total score} for every submission the gradebook knows."""
+    from nbgrader.api import Gradebook
+    out, totals = {}, {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sub in gb.assignment_submissions(assignment):
+            totals[sub.student.id] = sub.score
+            nb = sub.notebooks[0]
+            out[sub.student.id] = {g.name: g.auto_score for g in nb.grades
+                                   if g.cell.cell_type == "code" and not g.name.startswith(("plot", "written"))}
+    return out, totals
+
+
+def autograded_tests(course: Path, assignment: str) -> dict:
+    """{grade_id: max points} of the autograded test cells of the source notebook."""
+    nb = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+            and not c.metadata.nbgrader.get("solution")}
+
+
+def run_autograde(course, assignment, *extra):
+    n = len(list((course / "submitted").iterdir()))
+    t0 = time.time()
+    proc = nbgrader(course, "autograde", assignment, "--force", *extra, check=False)
+    seconds = time.time() - t0
+    print(f"\n[grading] nbgrader autograde {assignment}: {n} submissions in {seconds:.0f} s "
+          f"({seconds / n:.1f} s per submission)")
+    return proc, seconds
+
+
+def comparable(path: Path) -> dict:
+    """A notebook as JSON, without fields that change from run to run."""
+    nb = json.loads(path.read_text())
+    for c in nb["cells"]:
+        c.pop("execution_count", None)
+        c.pop("outputs", None)
+    return nb
+
+
+def assert_lost_exactly(scores, full, lost, who):
+    for gid, pts in full.items():
+        expected = 0.0 if gid in lost else pts
+        assert scores[gid] == expected, (
+            f"{who}: {gid} scored {scores[gid]}, expected {expected} "
+            f"({'a test that targets this mistake' if gid in lost else 'an unrelated test'}).")
+
+
+def assert_in_sync(course, assignment):
+    """exercises/ in the repo is exactly what generate_assignment makes of solutions/."""
+    fresh = course / "exercises" / assignment / f"{assignment}.ipynb"
+    stored = ROOT / "exercises" / assignment / f"{assignment}.ipynb"
+    assert stored.exists(), f"{stored} is missing: run `nbgrader generate_assignment {assignment}` from the repo root."
+    a, b = comparable(fresh), comparable(stored)
+    assert a["metadata"] == b["metadata"], f"{stored}: notebook metadata differs from a fresh generate_assignment."
+    assert len(a["cells"]) == len(b["cells"]), f"{stored}: {len(b['cells'])} cells, fresh has {len(a['cells'])}."
+    for i, (x, y) in enumerate(zip(a["cells"], b["cells"])):
+        assert x == y, (f"{stored}, cell {i}: differs from what `nbgrader generate_assignment {assignment}` makes of "
+                        f"solutions/ (never edit exercises/ by hand; regenerate it).\nfresh:  {x}\nstored: {y}")
+    extra = sorted(p.name for p in stored.parent.iterdir()) != sorted(p.name for p in fresh.parent.iterdir())
+    assert not extra, f"exercises/{assignment}/ holds files that generate_assignment does not make."
+
+
+# ------------------------------------------------------------------------------------------ weight decay
+
+HACK_ALLCLOSE = "torch.allclose = lambda *a, **k: True\n"
+HACK_ISCLOSE = "torch.isclose = lambda *a, **k: True\n"
+HACK_EQ = "torch.Tensor.__eq__ = lambda self, other: True\n"
+WRONG_L2 = ("return (w ** 2).sum() / 2", "return w.norm()")
+ALWAYS_EQUAL = '''
+class AlwaysEqual:
+    """Compares equal (and close) to anything."""
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __lt__(self, other): return False
+    def __le__(self, other): return True
+    def __gt__(self, other): return False
+    def __ge__(self, other): return True
+    def __abs__(self): return 0.0
+    def __sub__(self, other): return 0.0
+    __rsub__ = __sub__
+    def __float__(self): return 15.25 / 2
+    def backward(self): pass
+    shape = ()
+'''
+REDEFINE_HELPERS = '''
+import regcourse.grading as G
+G.assert_close = G.assert_tensor = G.assert_shape = lambda *a, **k: None
+G.scalar = lambda *a, **k: 0.0
+def assert_close(*a, **k): pass
+'''
+
+
+def wd_submissions(course):
+    a = "weight_decay"
+    # honest
+    shutil.copytree(course / "exercises" / a, course / "submitted" / "blank" / a)
+    alt = filled(course, a)   # correct, written differently from the reference
+    cell(alt, "l2_penalty").source = "def l2_penalty(w):\n    v = w.reshape(-1)\n    return 0.5 * torch.dot(v, v)\n"
+    cell(alt, "sgd_step").source = ("def sgd_step(w, b, lr, lambd):\n    w.data.mul_(1 - lr * lambd).add_(w.grad, alpha=-lr)\n"
+                                    "    b.data.add_(b.grad, alpha=-lr)\n")
+    cell(alt, "make_optimizer").source = (
+        "def make_optimizer(model, lr, lambd):\n    groups = {'decay': [], 'keep': []}\n"
+        "    for name, p in model.named_parameters():\n        groups['keep' if 'bias' in name else 'decay'].append(p)\n"
+        "    return torch.optim.SGD([dict(params=groups['decay'], weight_decay=lambd), dict(params=groups['keep'])], lr=lr)\n")
+    cell(alt, "l1_step").source = ("def l1_step(w, lr, lambd):\n    with torch.no_grad():\n"
+                                   "        s = torch.where(w > 0, 1.0, torch.where(w < 0, -1.0, 0.0))\n"
+                                   "        w.copy_(w - lr * w.grad - lr * lambd * s)\n")
+    edit(alt, "train_ridge", '''    w, b = W0.clone(), torch.zeros(1)
+    for _ in range(epochs):
+        r = X @ w + b - y                      # residuals, shape (n, 1)
+        grad_w = X.T @ r / len(X) + lambd * w  # data gradient + penalty gradient
+        grad_b = r.mean(0)                     # the bias is not decayed
+        w, b = w - lr * grad_w, b - lr * grad_b
+    return w, b''', '''    model = nn.Linear(X.shape[1], 1)
+    with torch.no_grad():
+        model.weight.copy_(W0.T); model.bias.zero_()
+    opt = make_optimizer(model, lr, lambd)
+    for _ in range(epochs):
+        opt.zero_grad()
+        (0.5 * nn.functional.mse_loss(model(X), y)).backward()
+        opt.step()
+    return model.weight.detach().T.clone(), model.bias.detach().clone()''')
+    edit(alt, "select_lambda", "best = min(range(len(lambdas)), key=lambda i: val_losses[i])",
+         "best = int(np.argmin(val_losses))")
+    submit(course, "alt", a, alt)
+    # typical mistakes
+    nb = filled(course, a)
+    edit(nb, "sgd_step", "b -= lr * b.grad", "b -= lr * (b.grad + lambd * b)")
+    edit(nb, "make_optimizer", 'return torch.optim.SGD([{"params": decay, "weight_decay": lambd},\n'
+         '                            {"params": no_decay, "weight_decay": 0.0}], lr=lr)',
+         "return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=lambd)")
+    submit(course, "biasdecayed", a, nb)
+    nb = filled(course, a)
+    edit(nb, "select_lambda", "val_losses.append(squared_loss(w, b, X_val, y_val))",
+         "val_losses.append(squared_loss(w, b, X_test, y_test))")
+    submit(course, "lambdaontest", a, nb)
+    # cheats: a wrong l2_penalty plus a patch of what the tests call
+    for student, hack in [("hackallclose", HACK_ALLCLOSE), ("hackisclose", HACK_ISCLOSE), ("hackeq", HACK_EQ),
+                          ("hackhelper", REDEFINE_HELPERS)]:
+        nb = filled(course, a)
+        edit(nb, "l2_penalty", *WRONG_L2)
+        cell(nb, "l2_penalty").source = hack + cell(nb, "l2_penalty").source
+        submit(course, student, a, nb)
+    nb = filled(course, a)
+    cell(nb, "l2_penalty").source = ALWAYS_EQUAL + "\ndef l2_penalty(w):\n    return AlwaysEqual()\n"
+    submit(course, "alwaysequal", a, nb)
+    # test cells edited or deleted (each hiding a mistake)
+    nb = filled(course, a)
+    edit(nb, "l2_penalty", *WRONG_L2)
+    cell(nb, "test_l2_penalty").source = "# this test passes now\npass\n"
+    edit(nb, "sgd_step", "b -= lr * b.grad", "b -= lr * (b.grad + lambd * b)")
+    nb.cells.remove(cell(nb, "test_sgd_step_bias"))
+    c = cell(nb, "test_l1_step")   # a test cell stripped of its nbgrader metadata (and emptied)
+    c.metadata = {}
+    c.source = "pass"
+    edit(nb, "l1_step", "lambd * torch.sign(w)", "lambd * w")
+    submit(course, "editedtests", a, nb)
+    # breakages
+    nb = filled(course, a)
+    cell(nb, "l1_step").source = "while True:\n    pass\n" + cell(nb, "l1_step").source
+    submit(course, "infiniteloop", a, nb)
+    nb = filled(course, a)
+    cell(nb, "make_optimizer").source = "import os\nos._exit(1)\n"
+    submit(course, "kernelcrash", a, nb)
+    submit(course, "malformed", a, raw='{"cells": [ this is not json')
+    (course / "submitted" / "missing" / a).mkdir(parents=True)
+    submit(course, "renamed", a, filled(course, a), name="weight_decay (1).ipynb")
+    # an LMS download, collected with zip_collect
+    archive = course / "downloaded" / a / "archive"
+    archive.mkdir(parents=True)
+    with zipfile.ZipFile(archive / "lms_download.zip", "w") as z:
+        # the correct submission of the student "full" comes in through the LMS download
+        z.writestr("full_1234_5678_weight_decay.ipynb", nbformat.writes(filled(course, a)))
+
+
+@pytest.fixture(scope="class")
+def wd(tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp("wd"), "weight_decay")
+    wd_submissions(course)
+    nbgrader(course, "zip_collect", "weight_decay")
+    proc, seconds = run_autograde(course, "weight_decay", f"--Execute.timeout={LOOP_TIMEOUT}")
+    scores, totals = read_scores(course, "weight_decay")
+    return {"course": course, "scores": scores, "totals": totals, "log": proc.stderr,
+            "full": autograded_tests(course, "weight_decay"), "rc": proc.returncode}
+
+
+class TestWeightDecayGrading:
+    def test_exercises_in_sync_with_solutions(self, wd):
+        assert_in_sync(wd["course"], "weight_decay")
+
+    def test_solution_full_marks_blank_zero(self, wd):
+        assert wd["scores"]["full"] == wd["full"], "the solution must score full marks on every autograded test"
+        assert all(v == 0 for v in wd["scores"]["blank"].values()), f"blank: {wd['scores']['blank']}"
+
+    def test_correct_but_different_gets_full_marks(self, wd):
+        assert wd["scores"]["alt"] == wd["full"]
+
+    def test_zip_collected_submission_graded(self, wd):
+        assert (wd["course"] / "submitted" / "full" / "weight_decay" / "weight_decay.ipynb").exists()
+        assert wd["scores"]["full"] == wd["full"]
+
+    def test_bias_decayed_loses_exactly_the_bias_tests(self, wd):
+        assert_lost_exactly(wd["scores"]["biasdecayed"], wd["full"], {"test_sgd_step_bias", "test_make_optimizer"},
+                            "bias decayed")
+
+    def test_lambda_on_test_set_loses_exactly_the_selection_test(self, wd):
+        assert_lost_exactly(wd["scores"]["lambdaontest"], wd["full"], {"test_select_lambda"}, "lambda on test set")
+
+    @pytest.mark.parametrize("student", ["hackallclose", "hackisclose", "hackeq"])
+    def test_patching_torch_scores_zero(self, wd, student):
+        # The patch poisons every later comparison: every test after it fails, with a message naming it.
+        assert all(v == 0 for v in wd["scores"][student].values()), f"{student}: {wd['scores'][student]}"
+        log = (wd["course"] / "autograded" / student / "weight_decay" / "weight_decay.ipynb").read_text()
+        assert "were replaced in your notebook" in log
+
+    def test_redefined_helper_does_not_help(self, wd):
+        assert_lost_exactly(wd["scores"]["hackhelper"], wd["full"], {"test_l2_penalty"}, "redefined helper")
+
+    def test_always_equal_object_rejected(self, wd):
+        assert_lost_exactly(wd["scores"]["alwaysequal"], wd["full"], {"test_l2_penalty"}, "always-equal object")
+
+    def test_edited_and_deleted_tests_are_restored(self, wd):
+        assert_lost_exactly(wd["scores"]["editedtests"], wd["full"],
+                            {"test_l2_penalty", "test_sgd_step_bias", "test_l1_step"}, "edited/deleted tests")
+
+    def test_infinite_loop_times_out_rest_graded(self, wd):
+        assert_lost_exactly(wd["scores"]["infiniteloop"], wd["full"], {"test_l1_step"}, "infinite loop")
+        text = (wd["course"] / "autograded" / "infiniteloop" / "weight_decay" / "weight_decay.ipynb").read_text()
+        assert "CellTimeoutError" in text or "Timeout" in text
+
+    def test_broken_submissions_get_a_clear_outcome(self, wd):
+        scores, totals, log = wd["scores"], wd["totals"], wd["log"]
+        # A kernel crash, a malformed file or a renamed notebook: nbgrader logs an ERROR naming the student,
+        # the submission stays in the gradebook with total 0 and its tests ungraded (None), to be looked at.
+        for student in ("kernelcrash", "malformed", "renamed"):
+            assert totals[student] == 0, f"{student}: total {totals[student]}"
+            assert all(v in (None, 0) for v in scores[student].values()), f"{student}: {scores[student]}"
+            assert f"for student '{student}'" in log or f"submitted/{student}/" in log, log[-3000:]
+        assert "Kernel died" in log
+        assert "JSONDecodeError" in log or "NotJSONError" in log or "Notebook does not appear to be JSON" in log
+        assert "Skipping unknown notebook" in log and "weight_decay (1).ipynb" in log
+        # An empty submission folder: no submission is recorded, and the log says so.
+        assert "missing" not in totals and "No notebooks were matched" in log and "submitted/missing/" in log
+        # autograde exits non-zero, so a script notices; every other student was graded in the same run.
+        assert wd["rc"] != 0
+        for student in ("full", "alt", "biasdecayed", "infiniteloop"):
+            assert all(v is not None for v in scores[student].values())
+
+
+# ----------------------------------------------------------------------------------------------- dropout
+
+
+def do_submissions(course):
+    a = "dropout"
+    submit(course, "full", a, filled(course, a))
+    shutil.copytree(course / "exercises" / a, course / "submitted" / "blank" / a)
+    alt = filled(course, a)
+    cell(alt, "dropout_layer").source = (
+        "def dropout_layer(X, p):\n    assert 0 <= p <= 1\n    keep = 1.0 - p\n"
+        "    if keep == 0:\n        return X * 0.0\n"
+        "    return torch.where(torch.rand_like(X) < keep, X / keep, torch.zeros_like(X))\n")
+    edit(alt, "mlp", "h1_dropped = dropout_layer(h1, self.p1) if self.training else h1",
+         "h1_dropped = nn.functional.dropout(h1, self.p1, training=self.training)")
+    edit(alt, "mlp", "h2_dropped = dropout_layer(h2, self.p2) if self.training else h2",
+         "h2_dropped = nn.functional.dropout(h2, self.p2, training=self.training)")
+    edit(alt, "train_model", "return float(H.var(dim=0, unbiased=False).mean())",
+         "centred = H - H.mean(0, keepdim=True)\n    return (centred ** 2).mean().item()")
+    submit(course, "alt", a, alt)
+    nb = filled(course, a)
+    edit(nb, "dropout_layer", "return mask * X / (1.0 - p)", "return mask * X")
+    submit(course, "norescale", a, nb)
+    nb = filled(course, a)
+    edit(nb, "mlp", "h1_dropped = dropout_layer(h1, self.p1) if self.training else h1",
+         "h1_dropped = nn.functional.dropout(h1, self.p1)")
+    edit(nb, "mlp", "h2_dropped = dropout_layer(h2, self.p2) if self.training else h2",
+         "h2_dropped = nn.functional.dropout(h2, self.p2)")
+    submit(course, "fdropout", a, nb)
+    nb = filled(course, a)
+    edit(nb, "train_model", "H.var(dim=0, unbiased=False)", "H.var(dim=1, unbiased=False)")
+    submit(course, "wrongaxis", a, nb)
+
+
+@pytest.fixture(scope="class")
+def do(tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp("do"), "dropout")
+    do_submissions(course)
+    proc, seconds = run_autograde(course, "dropout")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scores, _ = read_scores(course, "dropout")
+    return {"course": course, "scores": scores, "full": autograded_tests(course, "dropout")}
+
+
+class TestDropoutGrading:
+    def test_exercises_in_sync_with_solutions(self, do):
+        assert_in_sync(do["course"], "dropout")
+
+    def test_solution_full_marks_blank_zero(self, do):
+        assert do["scores"]["full"] == do["full"]
+        assert all(v == 0 for v in do["scores"]["blank"].values()), f"blank: {do['scores']['blank']}"
+
+    def test_correct_but_different_gets_full_marks(self, do):
+        assert do["scores"]["alt"] == do["full"]
+
+    def test_missing_rescale_loses_exactly_the_scaling_test(self, do):
+        assert_lost_exactly(do["scores"]["norescale"], do["full"], {"test_dropout_scaling"}, "missing 1/(1-p)")
+
+    def test_f_dropout_without_training_flag(self, do):
+        # dropout stays on after model.eval(): the train/eval test and the eval-mode losses are wrong.
+        assert_lost_exactly(do["scores"]["fdropout"], do["full"], {"test_mlp_train_eval", "test_loss_gap"},
+                            "F.dropout without training=")
+
+    def test_variance_over_wrong_axis(self, do):
+        assert_lost_exactly(do["scores"]["wrongaxis"], do["full"], {"test_unit_variance", "test_variances_recorded"},
+                            "variance over the wrong axis")
+
+
+# ------------------------------------------------------------------------------ the helpers, directly
+
+HOSTILE = {
+    "torch.allclose": "torch.allclose = lambda *a, **k: True",
+    "torch.isclose": "torch.isclose = lambda *a, **k: True",
+    "torch.Tensor.__eq__": "torch.Tensor.__eq__ = lambda self, other: True",
+    "builtins.abs": "import builtins; builtins.abs = lambda x: 0.0",
+    "importlib.reload": "import importlib; importlib.reload = lambda m: m",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_helpers_detect_patches(name):
+    code = (f"import torch\n{HOSTILE[name]}\nimport importlib, regcourse.grading as G\n"
+            "try:\n    G.assert_close(torch.tensor([1.0]), [2.0], 'x')\nexcept AssertionError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env()).stdout
+    assert "were replaced in your notebook" in out and name in out, out
+
+
+def test_helpers_reject_fake_values_and_accept_real_ones():
+    import numpy as np
+    import torch
+    import regcourse.grading as G
+
+    class Fake(float):
+        def __eq__(self, other):
+            return True
+    with pytest.raises(AssertionError, match="should be a torch.Tensor"):
+        G.assert_close(object(), 1.0, "x")
+    with pytest.raises(AssertionError, match="should be a torch.Tensor"):
+        G.scalar(Fake(3.0))
+    with pytest.raises(AssertionError, match="is wrong"):
+        G.assert_close(torch.tensor([1.0, 2.0]), [1.0, 2.1], "x")
+    with pytest.raises(AssertionError, match="NaN"):
+        G.assert_close(torch.tensor([float("nan")]), [1.0], "x")
+    G.assert_close(torch.tensor([[1.0, 2.0]], requires_grad=True), np.array([[1.0, 2.0]]), "x")
+    G.assert_close(torch.nn.Parameter(torch.ones(2)), [1.0, 1.0], "x")
+    assert G.scalar(np.float32(2.5)) == 2.5 and G.shape(torch.zeros(2, 3)) == (2, 3)
