@@ -102,7 +102,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_chapter(timeout: int = 900) -> tuple[dict[str, float], dict[str, float]]:
+def time_chapter(timeout: int = 900, save_dir: Path | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Execute each dropout notebook in a fresh kernel, as the book build does.
 
     Returns two dicts keyed by notebook: wall time and CPU time (user + system, summed over the kernel's
@@ -120,6 +120,9 @@ def time_chapter(timeout: int = 900) -> tuple[dict[str, float], dict[str, float]
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         wall[name] = time.perf_counter() - start
         cpu[name] = _children_cpu() - start_cpu   # the kernel has exited and been waited for
+        if save_dir is not None:
+            save_dir.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, save_dir / f"{name}.ipynb")
         print(f"  {name}: {wall[name]:.1f} s wall, {cpu[name]:.1f} s CPU", file=sys.stderr)
     return wall, cpu
 
@@ -129,6 +132,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per pipeline (median reported)")
     parser.add_argument("--workers", type=int, default=4, help="DataLoader workers of the D2L-style pipeline")
     parser.add_argument("--chapter", action="store_true", help="also time the dropout notebooks")
+    parser.add_argument("--save-executed", type=Path, default=None, metavar="DIR",
+                        help="with --chapter: write the executed notebooks (with outputs) to DIR")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "epoch_time.json",
                         help="where to write the results ('-' for nowhere)")
     args = parser.parse_args(argv)
@@ -189,7 +194,7 @@ def main(argv=None) -> dict:
     if args.chapter:
         print("\nExecuting the dropout chapter ...", file=sys.stderr)
         load_before = os.getloadavg()[0]
-        chapter, chapter_cpu = time_chapter()
+        chapter, chapter_cpu = time_chapter(save_dir=args.save_executed)
         result["chapter_s"], result["chapter_cpu_s"] = chapter, chapter_cpu
         result["chapter_total_s"] = sum(chapter.values())
         result["chapter_total_cpu_s"] = sum(chapter_cpu.values())
