@@ -31,6 +31,7 @@ c.Execute.interrupt_on_timeout = True
 # nbgrader gives 0 to a test cell that writes anything to stderr. Warnings and progress bars are not errors:
 # drop those stderr outputs before grading so they never zero a correct answer.
 c.IgnorePattern.pattern = r"(?i)warning|warn\(|\d+%\||it/s\]"
+c.IgnorePattern.enabled = True   # off by default in nbgrader 0.9
 
 # A student who deletes or breaks a test cell gets it back, exactly as in the source, and it is graded.
 c.OverwriteCells.add_missing_cells = True

@@ -126,8 +126,12 @@ def run_autograde(course, assignment, *extra):
     t0 = time.time()
     proc = nbgrader(course, "autograde", assignment, "--force", *extra, check=False)
     seconds = time.time() - t0
-    print(f"\n[grading] nbgrader autograde {assignment}: {n} submissions in {seconds:.0f} s "
-          f"({seconds / n:.1f} s per submission)")
+    line = (f"[grading] nbgrader autograde {assignment}: {n} submissions in {seconds:.0f} s "
+            f"({seconds / n:.1f} s per submission)")
+    print("\n" + line)
+    if os.environ.get("GRADING_TIMINGS"):       # xdist hides prints: let a caller collect the timings
+        with open(os.environ["GRADING_TIMINGS"], "a") as f:
+            f.write(line + "\n")
     return proc, seconds
 
 
@@ -181,9 +185,12 @@ class AlwaysEqual:
     def __abs__(self): return 0.0
     def __sub__(self, other): return 0.0
     __rsub__ = __sub__
-    def __float__(self): return 15.25 / 2
-    def backward(self): pass
+    def __float__(self): return self.value
     shape = ()
+    def __init__(self, w):
+        self.w, self.value = w, 0.5 * float((w.detach() ** 2).sum())
+    def backward(self):              # fakes the gradient too: only the type check can catch it
+        self.w.grad = self.w.detach().clone()
 '''
 REDEFINE_HELPERS = '''
 import regcourse.grading as G
@@ -198,7 +205,10 @@ def wd_submissions(course):
     # honest
     shutil.copytree(course / "exercises" / a, course / "submitted" / "blank" / a)
     alt = filled(course, a)   # correct, written differently from the reference
-    cell(alt, "l2_penalty").source = "def l2_penalty(w):\n    v = w.reshape(-1)\n    return 0.5 * torch.dot(v, v)\n"
+    # ...and warns on stderr whenever it is called, inside the test cells too (IgnorePattern must not zero it)
+    cell(alt, "l2_penalty").source = ("import warnings\n\ndef l2_penalty(w):\n"
+                                      "    warnings.warn('l2_penalty: computing the penalty with a dot product')\n"
+                                      "    v = w.reshape(-1)\n    return 0.5 * torch.dot(v, v)\n")
     cell(alt, "sgd_step").source = ("def sgd_step(w, b, lr, lambd):\n    w.data.mul_(1 - lr * lambd).add_(w.grad, alpha=-lr)\n"
                                     "    b.data.add_(b.grad, alpha=-lr)\n")
     cell(alt, "make_optimizer").source = (
@@ -245,7 +255,7 @@ def wd_submissions(course):
         cell(nb, "l2_penalty").source = hack + cell(nb, "l2_penalty").source
         submit(course, student, a, nb)
     nb = filled(course, a)
-    cell(nb, "l2_penalty").source = ALWAYS_EQUAL + "\ndef l2_penalty(w):\n    return AlwaysEqual()\n"
+    cell(nb, "l2_penalty").source = ALWAYS_EQUAL + "\ndef l2_penalty(w):\n    return AlwaysEqual(w)\n"
     submit(course, "alwaysequal", a, nb)
     # test cells edited or deleted (each hiding a mistake)
     nb = filled(course, a)
