@@ -80,11 +80,18 @@ INSPECT_JS = r"""(() => {
 })()"""
 
 
+def _browser_guess(text: str) -> bool:
+    """Chromium asks for /favicon.ico on its own on a page without an icon link (the redirect index.html)."""
+    return "/favicon.ico" in text
+
+
 def page_problems(events: list[dict], host: str) -> list[str]:
     """Console errors, exceptions, failed requests and requests that leave the site."""
     problems, urls = [], {}
     for ev in events:
         method, p = ev.get("method"), ev.get("params", {})
+        if _browser_guess(str(p.get("entry", {}).get("url", "")) + str(p.get("response", {}).get("url", ""))):
+            continue
         if method == "Runtime.exceptionThrown":
             d = p["exceptionDetails"]
             problems.append(f"JavaScript exception: {d.get('exception', {}).get('description') or d.get('text')}")
