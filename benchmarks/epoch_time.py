@@ -102,7 +102,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_chapter(timeout: int = 900, save_dir: Path | None = None) -> tuple[dict[str, float], dict[str, float]]:
+def time_chapter(timeout: int = 1800, save_dir: Path | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Execute each dropout notebook in a fresh kernel, as the book build does.
 
     Returns two dicts keyed by notebook: wall time and CPU time (user + system, summed over the kernel's

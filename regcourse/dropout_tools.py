@@ -134,7 +134,7 @@ class VarianceTracker:
     After training, ``self.steps`` lists the steps measured and ``self.values[label]`` the variances, one
     per step. Call ``tracker.record(model, 0)`` before :func:`regcourse.fit` to include the untrained
     network as step 0. Each measurement costs one forward
-    pass of the probe batch: with 1000 probe images and ``every=50`` it adds about one percent to training.
+    pass of the probe batch, small next to ``every`` training steps.
     """
 
     def __init__(self, modules: Mapping[str, nn.Module], X_probe: torch.Tensor, *, every: int = 50,
