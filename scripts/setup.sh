@@ -30,7 +30,7 @@ if [ ! -f "$stamp" ]; then
   say "creating $VENV and installing requirements (a few minutes the first time)"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   # pip warns about every missing local mirror folder; hide those lines only.
-  "$VENV/bin/python" -m pip install -q -r requirements.txt -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
+  "$VENV/bin/python" -m pip install -q -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
