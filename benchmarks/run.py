@@ -150,7 +150,7 @@ def main(argv=None):
         title, fn = SECTIONS[key]
         print(f"[benchmark] {title} ...", file=sys.stderr, flush=True)
         body = fn(args.class_sizes, args.assignments) if key == "grading" else fn()
-        parts.append(f"### {title}\n\n{body}")
+        parts.append(f"## {title}\n\n{body}")
     text = "\n".join(parts)
     Path(args.out).write_text(text)
     print(text)
