@@ -6,9 +6,10 @@ the chapters, where the reader sees them.
 """
 from .data import (DataNotFoundError, FashionMNIST, load_fashion_mnist, resolve_fashion_mnist_root,
                    TEXT_LABELS)
-from .train import History, evaluate, fit, minibatches, set_seed, synthetic_linear_data
+from .train import (History, evaluate, fit, make_generator, minibatches, seed_offset, set_seed,
+                    synthetic_linear_data)
 from .plot import plot_history
 
 __all__ = ["DataNotFoundError", "FashionMNIST", "History", "TEXT_LABELS", "evaluate", "fit",
-           "load_fashion_mnist", "minibatches", "plot_history", "resolve_fashion_mnist_root",
-           "set_seed", "synthetic_linear_data"]
+           "load_fashion_mnist", "make_generator", "minibatches", "plot_history", "resolve_fashion_mnist_root",
+           "seed_offset", "set_seed", "synthetic_linear_data"]

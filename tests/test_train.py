@@ -73,3 +73,23 @@ def test_fit_stops_on_divergence_with_advice():
     g = set_seed(0)
     with pytest.raises(FloatingPointError, match="learning rate"):
         fit(nn.Linear(2, 2), _Data(g), epochs=3, lr=1e38, progress=False)
+
+
+def test_seed_offset_shifts_every_seed(monkeypatch):
+    from regcourse import make_generator, seed_offset
+    monkeypatch.delenv("REGCOURSE_SEED_OFFSET", raising=False)
+    assert seed_offset() == 0
+    base = torch.randn(3, generator=make_generator(5))
+    monkeypatch.setenv("REGCOURSE_SEED_OFFSET", "2")
+    assert seed_offset() == 2
+    # seed 3 with offset 2 is seed 5 without: the same draws, from the generator and the global state
+    assert torch.equal(torch.randn(3, generator=make_generator(3)), base)
+    set_seed(3)
+    assert torch.equal(torch.randn(3), base)
+
+
+def test_seed_offset_rejects_a_non_integer(monkeypatch):
+    from regcourse import seed_offset
+    monkeypatch.setenv("REGCOURSE_SEED_OFFSET", "one")
+    with pytest.raises(ValueError, match="REGCOURSE_SEED_OFFSET='one' is not a whole number"):
+        seed_offset()
