@@ -12,6 +12,8 @@ need_apt=()
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
 if [ "${REGCOURSE_SKIP_BROWSER:-0}" != 1 ]; then command -v chromium >/dev/null || need_apt+=(chromium); fi
 command -v npm >/dev/null || need_apt+=(npm)
+# bubblewrap: `nbgrader autograde` runs each submission's kernel in a bwrap sandbox (regcourse/sandbox.py).
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     say "apt-get install ${need_apt[*]}"
