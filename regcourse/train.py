@@ -141,12 +141,17 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float | None = None, batch_s
     """Train ``model`` with minibatch SGD on ``data`` (a FashionMNIST or any object with X_train, y_train,
     X_test, y_test) and return a :class:`History`.
 
-    ``loss_fn`` must return the batch *mean* (``reduction='mean'``, PyTorch's default): then ``lr`` is the
-    step for the average gradient and does not depend on the batch size.
+    ``loss_fn`` should return the batch *mean* (``reduction='mean'``, PyTorch's default): then ``lr`` is the
+    step for the average gradient and does not depend on the batch size. ``fit`` rejects a loss that is not
+    a scalar and a loss module built with ``reduction='sum'``; it cannot tell a hand-written ``.sum()`` from
+    a mean (both are scalars), which makes every step ``batch_size`` times larger.
     ``optimizer`` defaults to ``torch.optim.SGD(model.parameters(), lr)``. ``on_batch(model, step)`` and
     ``on_epoch(model, epoch, history)`` are hooks for measurements and live plots.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
+    if getattr(loss_fn, "reduction", "mean") == "sum":
+        raise ValueError("loss_fn sums the losses of a batch (reduction='sum'); fit() needs the batch mean, "
+                         "or every step is batch_size times larger. Use reduction='mean' (the default).")
     if optimizer is None:
         if lr is None:
             raise ValueError("fit() needs either lr= or optimizer=.")
@@ -176,8 +181,10 @@ def fit(model: nn.Module, data, *, epochs: int, lr: float | None = None, batch_s
             if on_batch is not None:
                 on_batch(model, step)
         if not torch.isfinite(torch.tensor(loss_sum)):
-            raise FloatingPointError(f"The training loss became {loss_sum / n} in epoch {epoch + 1}: "
-                                     "the learning rate is too large for this model; lower it.")
+            raise FloatingPointError(
+                f"The training loss became {loss_sum / n} in epoch {epoch + 1}: the steps are too large for "
+                "this model. Usual causes: a learning rate too large, a loss summed over the batch instead "
+                "of averaged (every step batch_size times larger), or gradients not zeroed between steps.")
         history.train_loss.append(loss_sum / n)
         if y.dtype == torch.int64:
             history.train_acc.append(correct / n)

@@ -6,6 +6,14 @@ SECONDS=0
 bash scripts/setup.sh
 export PATH="$(pwd)/.venv/bin:$PATH"
 # Execution results are cached by jupyter-cache, so a second build only re-runs changed chapters.
-jupyter-book build . ${BOOK_BUILD_FLAGS:--W -n --keep-going}
+status=0
+jupyter-book build . ${BOOK_BUILD_FLAGS:--W -n --keep-going} || status=$?
+# Sphinx skips unchanged sources, so a chapter that failed once would pass silently on the next build: ask
+# the execution cache, on every build, whether each chapter's current code ran without error.
+python scripts/check_execution.py || status=1
+if [ "$status" != 0 ]; then
+  echo "The book build FAILED (see the messages above); the pages in _build/html are not to be trusted." >&2
+  exit 1
+fi
 echo
 echo "The book is at: $(pwd)/_build/html/index.html  (built in ${SECONDS} s)"

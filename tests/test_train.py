@@ -69,9 +69,16 @@ def test_fit_rejects_a_vector_loss_with_advice():
             loss_fn=nn.CrossEntropyLoss(reduction="none"))
 
 
+def test_fit_rejects_a_summed_loss_module():
+    g = set_seed(0)
+    with pytest.raises(ValueError, match="reduction='sum'"):
+        fit(nn.Linear(2, 2), _Data(g), epochs=1, lr=0.1, progress=False,
+            loss_fn=nn.CrossEntropyLoss(reduction="sum"))
+
+
 def test_fit_stops_on_divergence_with_advice():
     g = set_seed(0)
-    with pytest.raises(FloatingPointError, match="learning rate"):
+    with pytest.raises(FloatingPointError, match="learning rate too large.*summed.*not zeroed"):
         fit(nn.Linear(2, 2), _Data(g), epochs=3, lr=1e38, progress=False)
 
 
