@@ -5,6 +5,7 @@ source  = solutions/<assignment>/<notebook>.ipynb   instructor versions with sol
 release = exercises/<assignment>/<notebook>.ipynb   student versions, made only by `nbgrader generate_assignment`
 submitted/, autograded/, feedback/ and gradebook.db are the course's live state: they stay out of git.
 """
+import importlib.util
 import os
 
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
@@ -40,6 +41,22 @@ c.OverwriteCells.add_missing_cells = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.GenerateAssignment.create_assignment = True
+
+# Untrusted code: every submission runs in a bubblewrap sandbox, a test cell scores only with evidence that its
+# checks ran and passed, suspicious submissions are flagged for review, the feedback holds no hidden tests or
+# mark schemes, the gradebook is backed up before each autograde, and symlinked/oversized notebooks are refused.
+# regcourse/sandbox.py is loaded by path so that nbgrader does not import torch; book/instructor_guide.md.
+_spec = importlib.util.find_spec("regcourse")
+if _spec is None or not _spec.submodule_search_locations:
+    raise RuntimeError("regcourse is not installed in this environment: run `bash scripts/setup.sh`.")
+_sandbox_spec = importlib.util.spec_from_file_location(
+    "regcourse_sandbox", os.path.join(list(_spec.submodule_search_locations)[0], "sandbox.py"))
+_sandbox = importlib.util.module_from_spec(_sandbox_spec)
+_sandbox_spec.loader.exec_module(_sandbox)
+_sandbox.install(c)
+# Limits of one submission (the solutions run in about a minute; see the instructor guide).
+c.SandboxedExecute.wall_timeout = 900      # seconds for the whole notebook, kernel start included
+c.SandboxedExecute.memory_mb = 4096
 
 # Autograde creates students on the fly (an LMS download or zip_collect brings their ids).
 c.Autograde.create_student = True
