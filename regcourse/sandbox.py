@@ -103,24 +103,27 @@ def _runner_main() -> int:
 # the comparison machinery. A solution of these exercises needs none of them.
 _SUSPECT_ATTRS = {
     "input_transformers_cleanup", "input_transformers_post", "input_transformer_manager", "ast_transformers",
-    "set_custom_exc", "custom_exceptions", "events", "register_magic_function", "run_cell", "showtraceback",
+    "set_custom_exc", "custom_exceptions", "register_magic_function", "run_cell", "showtraceback",
     "settrace", "setprofile", "gettrace", "_getframe", "f_locals", "f_globals", "f_back", "f_code", "f_trace",
-    "meta_path", "path_hooks", "path_importer_cache", "modules", "_bootstrap", "_bootstrap_external",
+    "meta_path", "path_hooks", "path_importer_cache", "_bootstrap", "_bootstrap_external",
     "__import__", "__builtins__", "__code__", "__globals__", "__closure__", "__class__", "__dict__",
     "__torch_function__", "__torch_dispatch__", "TorchFunctionMode", "TorchDispatchMode",
-    "_push_mode", "_set_torch_function_mode", "_overrides", "register_forward_hook", "displayhook",
-    "excepthook", "stdout", "stderr", "reload", "exec_module", "loader", "_exec", "kernel", "shell",
-    "user_ns", "system", "popen", "fork", "kill", "setsid", "unlink", "remove", "rmtree", "chmod",
+    "_push_mode", "_set_torch_function_mode", "overrides", "displayhook", "excepthook", "reload",
+    "exec_module", "_exec", "user_ns", "DisableTorchFunction", "PyFrame_LocalsToFast", "pythonapi",
 }
 _SUSPECT_NAMES = {
     "get_ipython", "exec", "eval", "compile", "__import__", "globals", "vars", "locals", "setattr",
     "delattr", "getattr", "__builtins__", "breakpoint", "builtins", "ctypes", "gc", "inspect", "importlib",
     "sys", "subprocess", "signal", "atexit", "threading", "multiprocessing", "_thread", "os", "shutil",
-    "TorchFunctionMode", "TorchDispatchMode", "pickle", "marshal", "types", "socket", "G", "regcourse",
+    "TorchFunctionMode", "TorchDispatchMode", "pickle", "marshal", "socket", "regcourse", "sqlite3", "glob",
+    "pathlib", "Path", "open",
 }
 # Modules a solution may import and use freely (their attributes may still not be assigned to).
 _OK_IMPORTS = {"torch", "numpy", "math", "matplotlib", "random", "collections", "itertools", "functools",
                "dataclasses", "typing", "warnings", "tqdm", "statistics", "copy", "time"}
+# Names that hold modules in the exercise notebooks (their setup cells import them).
+_MODULE_NAMES = {"torch", "np", "numpy", "nn", "F", "plt", "matplotlib", "G", "regcourse", "math", "sys", "os",
+                 "builtins", "importlib", "IPython", "tqdm", "random", "warnings", "functools", "types"}
 _MAGIC_OK = re.compile(r"^\s*%(matplotlib|time|timeit|precision)\b")
 
 
@@ -146,7 +149,7 @@ def scan_source(src: str) -> list:
         tree = ast.parse(src)
     except SyntaxError:
         return findings       # it fails when run, and a SyntaxError executes nothing
-    imported = set()
+    imported = set(_MODULE_NAMES)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -177,7 +180,8 @@ def scan_source(src: str) -> list:
                         root = sub
                         while isinstance(root, (ast.Attribute, ast.Subscript)):
                             root = root.value
-                        if isinstance(root, ast.Name) and root.id in imported:
+                        if isinstance(root, ast.Name) and root.id in imported \
+                                and "rcParams" not in ast.unparse(sub):   # plt.rcParams[...] = ...: a setting
                             findings.append(f"assigns to `{ast.unparse(sub)[:60]}` (an attribute of an imported "
                                             "module)")
                             break
@@ -199,10 +203,14 @@ def _is_test_cell(cell) -> bool:
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+SANDBOX_WORKDIR = "/submission"   # where the private copy of the notebook runs, inside the sandbox
+
+
 def _bwrap_binds(paths_ro, workdir):
-    """bwrap arguments: each read-only path at its own location, parents created traversable (0755)."""
-    args, made = [], {"/"}
-    for p in list(paths_ro) + [workdir]:
+    """bwrap arguments: each read-only path at its own location, parents created traversable (0755), and the
+    private work folder at /submission."""
+    args, made = [], {"/", "/tmp"}
+    for p in list(paths_ro):
         parts = p.rstrip("/").split("/")
         for i in range(2, len(parts)):
             parent = "/".join(parts[:i])
@@ -211,7 +219,7 @@ def _bwrap_binds(paths_ro, workdir):
                 made.add(parent)
     for p in paths_ro:
         args += ["--ro-bind", p, p]
-    args += ["--bind", workdir, workdir]
+    args += ["--bind", workdir, SANDBOX_WORKDIR]
     return args
 
 
@@ -453,10 +461,10 @@ def _make_classes():
                     cmd += ["--ro-bind", f"/etc/{f}", f"/etc/{f}"]
             cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home"]
             cmd += _bwrap_binds(self._ro_paths(), workdir)
-            cmd += ["--chdir", workdir, "--clearenv",
+            cmd += ["--chdir", SANDBOX_WORKDIR, "--clearenv",
                     "--setenv", "HOME", "/tmp/home", "--setenv", "PATH", f"{sys.prefix}/bin:/usr/bin:/bin",
                     "--setenv", "LANG", "C.UTF-8",
-                    "--setenv", "IPYTHONDIR", "/tmp/home/.ipython", "--setenv", "JUPYTER_RUNTIME_DIR", workdir,
+                    "--setenv", "IPYTHONDIR", "/tmp/home/.ipython", "--setenv", "JUPYTER_RUNTIME_DIR", SANDBOX_WORKDIR,
                     "--setenv", "JUPYTER_PLATFORM_DIRS", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
             for var in ("REGCOURSE_SEED_OFFSET", "REGCOURSE_NO_PROGRESS", "OMP_NUM_THREADS", "REGCOURSE_DATA"):
                 if var in os.environ:
@@ -594,6 +602,8 @@ def _make_classes():
         """generate_feedback: no hidden tests, no mark schemes, no traceback lines of test code."""
 
         def preprocess(self, nb, resources):
+            if not _sandbox_enabled():   # nbgrader's own feedback, as before (demonstration only)
+                return nb, resources
             for cell in nb.cells:
                 if cell.cell_type == "markdown":
                     cell.source = _cut_region(cell.source, "BEGIN MARK SCHEME", "END MARK SCHEME",
