@@ -26,6 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.grading
 LOOP_TIMEOUT = 30   # seconds per cell in the weight-decay run: ~10x the slowest solution cell (3 s)
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -297,6 +298,7 @@ def wd(tmp_path_factory):
             "full": autograded_tests(course, "weight_decay"), "rc": proc.returncode}
 
 
+@pytest.mark.slow
 class TestWeightDecayGrading:
     def test_exercises_in_sync_with_solutions(self, wd):
         assert_in_sync(wd["course"], "weight_decay")
@@ -327,7 +329,10 @@ class TestWeightDecayGrading:
         assert "were replaced in your notebook" in log
 
     def test_redefined_helper_does_not_help(self, wd):
-        assert_lost_exactly(wd["scores"]["hackhelper"], wd["full"], {"test_l2_penalty"}, "redefined helper")
+        # Patching the helper module is flagged by the review scan: 0 on every test until a human looks.
+        assert all(v == 0 for v in wd["scores"]["hackhelper"].values()), wd["scores"]["hackhelper"]
+        review = [line for line in wd["log"].splitlines() if "REVIEW" in line and "'hackhelper'" in line]
+        assert len(review) == 1 and "G.assert_close" in review[0], review
 
     def test_always_equal_object_rejected(self, wd):
         assert_lost_exactly(wd["scores"]["alwaysequal"], wd["full"], {"test_l2_penalty"}, "always-equal object")
@@ -391,6 +396,15 @@ def do_submissions(course):
     nb = filled(course, a)
     edit(nb, "train_model", "H.var(dim=0, unbiased=False)", "H.var(dim=1, unbiased=False)")
     submit(course, "wrongaxis", a, nb)
+    nb = filled(course, a)   # a mask that KEEPS with probability p: right at p = 0.5 only
+    edit(nb, "dropout_layer", "mask = (torch.rand(X.shape) > p).float()", "mask = (torch.rand(X.shape) < p).float()")
+    submit(course, "keepmask", a, nb)
+    nb = filled(course, a)   # losses under torch.no_grad() only: dropout stays on
+    edit(nb, "train_model", '''    train_loss = evaluate(model, data.X_train, data.y_train)["loss"]
+    test_loss = evaluate(model, data.X_test, data.y_test)["loss"]''', '''    with torch.no_grad():
+        train_loss = float(nn.functional.cross_entropy(model(data.X_train), data.y_train))
+        test_loss = float(nn.functional.cross_entropy(model(data.X_test), data.y_test))''')
+    submit(course, "nogradonly", a, nb)
 
 
 @pytest.fixture(scope="class")
@@ -403,6 +417,7 @@ def do(tmp_path_factory):
     return {"course": course, "scores": scores, "full": autograded_tests(course, "dropout")}
 
 
+@pytest.mark.slow
 class TestDropoutGrading:
     def test_exercises_in_sync_with_solutions(self, do):
         assert_in_sync(do["course"], "dropout")
@@ -422,9 +437,28 @@ class TestDropoutGrading:
         assert_lost_exactly(do["scores"]["fdropout"], do["full"], {"test_mlp_train_eval", "test_loss_gap"},
                             "F.dropout without training=")
 
+    def test_keep_instead_of_drop_caught_by_a_visible_test(self, do):
+        assert_lost_exactly(do["scores"]["keepmask"], do["full"], {"test_dropout_scaling"}, "keep-vs-drop mask")
+        assert "KEEPS each element" in feedback_of(do, "keepmask", "test_dropout_scaling")
+
+    def test_no_grad_without_eval_named_as_such(self, do):
+        assert_lost_exactly(do["scores"]["nogradonly"], do["full"], {"test_loss_gap"}, "no_grad without eval")
+        message = feedback_of(do, "nogradonly", "test_loss_gap")
+        assert "call model.eval()" in message and "MLP.forward" not in message, message
+
+    def test_forward_ignoring_training_blamed_on_forward(self, do):
+        message = feedback_of(do, "fdropout", "test_loss_gap")
+        assert "MLP.forward still drops units" in message, message
+
     def test_variance_over_wrong_axis(self, do):
         assert_lost_exactly(do["scores"]["wrongaxis"], do["full"], {"test_unit_variance", "test_variances_recorded"},
                             "variance over the wrong axis")
+
+
+def feedback_of(run, student, grade_id):
+    """The error message a student reads under one test cell of their autograded notebook."""
+    nb = nbformat.read(run["course"] / "autograded" / student / "dropout" / "dropout.ipynb", as_version=4)
+    return "\n".join(f"{o.ename}: {o.evalue}" for o in cell(nb, grade_id).outputs if o.output_type == "error")
 
 
 # ------------------------------------------------------------------------------ the helpers, directly
@@ -465,3 +499,46 @@ def test_helpers_reject_fake_values_and_accept_real_ones():
     G.assert_close(torch.tensor([[1.0, 2.0]], requires_grad=True), np.array([[1.0, 2.0]]), "x")
     G.assert_close(torch.nn.Parameter(torch.ones(2)), [1.0, 1.0], "x")
     assert G.scalar(np.float32(2.5)) == 2.5 and G.shape(torch.zeros(2, 3)) == (2, 3)
+
+
+# ---------------------------------------------------------------------------- what the headings promise
+
+@pytest.mark.parametrize("assignment", ["weight_decay", "dropout"])
+def test_heading_points_equal_autograded_points(assignment):
+    """A heading `## N. Title (k points...)` promises k points: the autograded test cells under it (up to the
+    next `## ` heading) carry exactly k, and a `**Plot (k points)**`/`**Question (k points)**` cell carries k."""
+    import re
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    sections, current = {}, None
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "markdown":
+            for line in c.source.splitlines():
+                m = re.match(r"^## (.*)$", line)
+                if m:
+                    current = m.group(1)
+                    sections[current] = 0.0
+            m = re.search(r"\*\*(Plot|Question) \((\d+) points?\)", c.source)
+            if m:
+                assert (meta.get("grade") or meta.get("task")) and float(meta["points"]) == float(m.group(2)), (
+                    f"{assignment}: '{m.group(0)}' but the cell carries {meta.get('points')} points")
+        elif meta.get("grade") and not meta.get("solution"):
+            assert current is not None, f"{assignment}: test cell {meta['grade_id']} before any heading"
+            sections[current] += float(meta["points"])
+    promised = 0.0
+    for heading, points in sections.items():
+        m = re.search(r"\((\d+) points?", heading)
+        if m:
+            promised += float(m.group(1))
+            assert float(m.group(1)) == points, (
+                f"{assignment}: heading '## {heading}' promises {m.group(1)} points; its tests carry {points}")
+        else:
+            assert points == 0, f"{assignment}: '## {heading}' has {points} autograded points but names none"
+    assert promised == sum(autograded_tests_of_source(assignment).values())
+
+
+def autograded_tests_of_source(assignment):
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+            and not c.metadata.nbgrader.get("solution")}
