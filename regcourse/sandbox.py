@@ -110,6 +110,9 @@ _SUSPECT_ATTRS = {
     "__torch_function__", "__torch_dispatch__", "TorchFunctionMode", "TorchDispatchMode",
     "_push_mode", "_set_torch_function_mode", "overrides", "displayhook", "excepthook", "reload",
     "exec_module", "_exec", "user_ns", "DisableTorchFunction", "PyFrame_LocalsToFast", "pythonapi",
+    "__subclasses__", "__base__", "__bases__", "__mro__", "__getattribute__", "__setattr__", "__delattr__",
+    "__self__", "__func__", "__wrapped__", "__loader__", "__spec__", "gi_frame", "tb_frame", "cr_frame",
+    "__traceback__", "get_objects", "get_referrers",
 }
 _SUSPECT_NAMES = {
     "get_ipython", "exec", "eval", "compile", "__import__", "globals", "vars", "locals", "setattr",
@@ -257,8 +260,8 @@ def _remove_cgroups(paths):
                 time.sleep(0.1)
 
 
-def _limit_outputs(outputs, max_chars, max_outputs):
-    """Outputs of one cell as nbformat dicts, each text cut to max_chars and images to max_chars * 8."""
+def _limit_outputs(outputs, max_chars, max_outputs, max_image_chars=2_000_000):
+    """Outputs of one cell as nbformat dicts, each text cut to max_chars; larger images are left out."""
     clean = []
     for o in outputs[:max_outputs]:
         if not isinstance(o, dict) or o.get("output_type") not in ("stream", "error", "execute_result",
@@ -280,9 +283,11 @@ def _limit_outputs(outputs, max_chars, max_outputs):
             data = {}
             for mime, value in (o.get("data") or {}).items():
                 value = "".join(value) if isinstance(value, list) else str(value)
-                limit = max_chars * 8 if mime.startswith("image/") else max_chars
+                limit = max_image_chars if mime.startswith("image/") else max_chars
                 if len(value) <= limit and isinstance(mime, str) and len(mime) < 100:
                     data[mime] = value
+                elif isinstance(mime, str):
+                    data["text/plain"] = f"[{mime[:40]} output left out: {len(value)} characters, over the limit]"
             item = {"output_type": o["output_type"], "data": data, "metadata": {}}
             if o["output_type"] == "execute_result":
                 item["execution_count"] = None
@@ -320,8 +325,10 @@ def _make_classes():
         memory_mb = Integer(4096, help="Memory of one submission's sandbox (cgroup, or RLIMIT_AS).").tag(config=True)
         max_processes = Integer(256, help="Processes and threads of the sandbox user.").tag(config=True)
         max_file_mb = Integer(256, help="Largest file the sandbox may write (RLIMIT_FSIZE).").tag(config=True)
-        max_output_chars = Integer(20000, help="Characters kept of one output (stream text, image, ...)."
+        max_output_chars = Integer(20000, help="Characters kept of one text output (stream, error, HTML...)."
                                    ).tag(config=True)
+        max_image_chars = Integer(2_000_000, help="Characters kept of one image (base64): plots are graded by hand."
+                                  ).tag(config=True)
         max_outputs_per_cell = Integer(100).tag(config=True)
         max_result_mb = Integer(64, help="Bytes of outputs read back from one submission.").tag(config=True)
         extra_ro_paths = List(Unicode(), help="More read-only paths to show inside the sandbox (data sets)."
@@ -543,7 +550,7 @@ def _make_classes():
                         elif isinstance(msg.get("index"), int) and isinstance(msg.get("outputs"), list):
                             results[msg["index"]] = {
                                 "outputs": _limit_outputs(msg["outputs"], self.max_output_chars,
-                                                          self.max_outputs_per_cell),
+                                                          self.max_outputs_per_cell, self.max_image_chars),
                                 "status": msg.get("status") if msg.get("status") in ("ok", "error") else None}
                         elif "fatal" in msg:
                             state["fatal"] = str(msg["fatal"])[:500]
@@ -705,8 +712,9 @@ def install(c) -> None:
 
     def convert_single_notebook(self, notebook_filename):
         # called with the submitted file (it sanitizes, then autogrades its own copy)
-        submitted = os.path.join(self.coursedir.root, self.coursedir.submitted_directory)
-        check_submission_file(notebook_filename, submitted)
+        if _sandbox_enabled():
+            submitted = os.path.join(self.coursedir.root, self.coursedir.submitted_directory)
+            check_submission_file(notebook_filename, submitted)
         return original_convert(self, notebook_filename)
 
     Autograde.start = start
