@@ -1,4 +1,55 @@
+"""Test selection and CPU sharing for the whole suite.
+
+At the repository root so it applies however pytest is called (`pytest book/x.ipynb` too).
+
+Markers (registered in pyproject.toml, enforced by --strict-markers) are applied here by where a test lives,
+so that `pytest -m "not slow"` is the unit tests alone:
+
+* every nbval cell (book/ and solutions/ notebooks) is `notebook` and `slow`;
+* tests/test_grading_pipeline.py is `grading` and `slow` (it runs nbgrader over temporary classes);
+* tests/test_browser.py and tests/test_built_book.py mark themselves (`browser`, `built_book`; both `slow`).
+
+Under pytest-xdist (`-n N`, opt-in) each worker gets cores // N torch threads (at least one), through the
+OpenMP/MKL variables that torch reads at import and that kernels and nbgrader subprocesses inherit: N
+workers with the default thread count each would oversubscribe the cores. An explicit OMP_NUM_THREADS wins.
+"""
 import os
+from pathlib import Path
+
+import pytest
 
 # Progress bars are for people; keep test logs short.
 os.environ.setdefault("REGCOURSE_NO_PROGRESS", "1")
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+# Test files whose every test carries these markers (for files that do not mark themselves).
+FILE_MARKERS = {
+    "test_grading_pipeline.py": ("grading", "slow"),
+}
+
+
+def threads_per_worker(cores: int | None, workers: int) -> int:
+    return max(1, (cores or 1) // max(1, workers))
+
+
+def pytest_configure(config):
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers and "OMP_NUM_THREADS" not in os.environ:
+        n = str(threads_per_worker(os.cpu_count(), int(workers)))
+        for var in THREAD_VARS:
+            os.environ[var] = n
+        # If a plugin already imported torch, its pool is sized: resize it for the tests run in this process.
+        torch = __import__("sys").modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(int(n))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.notebook)
+            item.add_marker(pytest.mark.slow)
+        for name in FILE_MARKERS.get(path.name, ()):
+            item.add_marker(getattr(pytest.mark, name))
