@@ -414,7 +414,7 @@ def _make_classes():
                 return
             kept = [o for o in kept if not (o.output_type == "stream" and o.name == "stderr"
                                             and not o.text.strip())]
-            if not has_error:
+            if findings and self.review_zeroes or not has_error:
                 if findings and self.review_zeroes:
                     why = ("Your notebook was set aside for your instructor to look at, because a cell of yours "
                            "uses something that can change how tests run: " + findings[0] +

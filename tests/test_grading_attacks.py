@@ -319,8 +319,8 @@ def tqdm_solution(course):
     """Correct, and shows a progress bar whenever it is called (tqdm's closing chunk on stderr)."""
     nb = solved(course)
     _cell_of(nb, "l2_penalty").source = (
-        "from tqdm.auto import tqdm\n\ndef l2_penalty(w):\n    total = 0\n"
-        "    for row in tqdm(w.reshape(1, -1), leave=False):\n        total = total + (row ** 2).sum()\n"
+        "from tqdm import tqdm\n\ndef l2_penalty(w):\n    total = 0\n"
+        "    for row in tqdm(w.reshape(1, -1), leave=True):\n        total = total + (row ** 2).sum()\n"
         "    return total / 2\n")
     return nb
 
