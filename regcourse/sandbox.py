@@ -68,15 +68,22 @@ def _runner_main() -> int:
         data = json.dumps(obj).encode()
         out.write(FRAME.pack(len(data)) + data)
 
+    started = {}
+
     def on_executed(cell, cell_index, execute_reply, **_):
         content = (execute_reply or {}).get("content", {})
         outputs = list(cell.get("outputs", []))
+        if time.monotonic() - started.get(cell_index, time.monotonic()) >= job["timeout"]:
+            outputs.append({"output_type": "error", "ename": "CellTimeoutError", "traceback": [
+                f"CellTimeoutError: this cell ran longer than {job['timeout']} s and was stopped"],
+                "evalue": f"this cell ran longer than {job['timeout']} s and was stopped"})
         if content.get("status") == "error" and not any(o.get("output_type") == "error" for o in outputs):
             outputs.append({"output_type": "error", "ename": content.get("ename", "Error"),   # e.g. a timeout
                             "evalue": content.get("evalue", ""), "traceback": content.get("traceback") or []})
         send({"index": cell_index, "outputs": outputs, "status": content.get("status")})
 
     def on_start(cell, cell_index, **_):
+        started[cell_index] = time.monotonic()
         send({"start": cell_index})
 
     from traitlets.config import Config

@@ -32,8 +32,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 A = "mini"
-CELL_TIMEOUT = 8      # seconds per cell (the course uses 120)
-WALL_TIMEOUT = 60     # seconds per submission (the course uses 900); an honest one takes 5-30 s
+CELL_TIMEOUT = 60     # seconds per cell (the course uses 120): importing torch takes 10 s on a busy machine
+WALL_TIMEOUT = 300    # seconds per submission (the course uses 900); an honest one takes 5-60 s
+# The slow-submission attack is graded in a run of its own with short limits, so that it costs little time.
+SLEEP_CELL_TIMEOUT, SLEEP_WALL_TIMEOUT, SLEEP_CELLS = 10, 25, 6
 MARKER = "/tmp/regcourse-attack-marker"   # the daemon attack writes here: in the sandbox, a private /tmp
 TESTS = ("test_l2_penalty", "test_sgd_step_weights", "test_sgd_step_bias")
 
@@ -77,10 +79,9 @@ def _clear(result):
 ip.events.register("post_run_cell", _clear)
 ''',
     "executeresult": '''
-import sys
-def _partial(info):
+def _partial(info):   # an execute_result before the test's error: nbgrader reads it as (full) partial credit
     if "regcourse.grading" in info.raw_cell:
-        sys.displayhook("full marks")
+        get_ipython().displayhook("full marks")
 get_ipython().events.register("pre_run_cell", _partial)
 ''',
     "settrace": '''
@@ -196,7 +197,7 @@ if sys.argv[1] != "None":
 subprocess.Popen([sys.executable, "-c", code, str(COURSE)], start_new_session=True,
                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 '''.replace("MARKER_PATH", repr(MARKER)).replace(
-        "RAISE_OWN", repr(OWN_ROWS.replace("?", "1").replace("STUDENT", "odaemon"))),
+        "RAISE_OWN", repr(OWN_ROWS.replace("?", "1").replace("STUDENT", "ooutside"))),
     "editgrading": '''
 import regcourse.grading as _G
 with open(_G.__file__, "a") as f:
@@ -227,18 +228,23 @@ print("x" * 50_000_000)
 # Attacks that are not one cell at the top of l2_penalty.
 EXTRA_CELLS = {
     "execsolutions": ["for _s in _SOLUTIONS:\n    exec(_s)"],
-    "sleeper": [f"import time\ntime.sleep({CELL_TIMEOUT - 1})\nprint('slept {i}')" for i in range(10)],
+    "sleeper": [f"import time\ntime.sleep({SLEEP_CELL_TIMEOUT - 1})\nprint('slept {i}')" for i in range(SLEEP_CELLS)],
 }
 IN_KERNEL = ("transformer", "customexc", "executeresult", "settrace", "bootstrapexec", "fakeimport", "torchmode",
              "patchintest")
-# Attacks that poison every later run are graded last (before zzzhonest), so that without the sandbox they do
-# not decide the other attacks' outcomes.
-GLOBAL = ("editgrading", "startupfile", "editconfig")
+# The attacks outside the kernel whose effects are checked on files and rows, not on the attacker's score, are
+# made by one student, one attack per cell (a failing cell does not stop the next): fewer kernels to start.
+# It is graded after every in-kernel attacker, so that without the sandbox its poisoning of later runs
+# (grading.py, the IPython startup file) does not decide their outcomes.
+OUTSIDE = ("readsecrets", "writegradebook", "overwriteothers", "daemon", "editgrading", "startupfile",
+           "editconfig", "bigprint")
 
 
 def sid(name):
-    """Student id of an attack: k... in the kernel, o... outside it, y... poisoning later runs (graded late)."""
-    return ("k" if name in IN_KERNEL else "y" if name in GLOBAL else "o") + name
+    """Student id of an attack: k... in the kernel, o... outside it."""
+    if name in OUTSIDE:
+        return "ooutside"
+    return ("k" if name in IN_KERNEL else "o") + name
 
 
 # ------------------------------------------------------------------------------------------ the course
@@ -302,6 +308,13 @@ def solved(course):
 
 def attacked(course, name):
     nb = nbformat.read(course / "release" / A / f"{A}.ipynb", as_version=4)
+    if name == "outside":
+        _cell_of(nb, "l2_penalty").source = WRONG
+        at = nb.cells.index(_cell_of(nb, "l2_penalty")) + 1
+        for attack in OUTSIDE:
+            nb.cells.insert(at, nbformat.v4.new_code_cell(ATTACKS[attack]))
+            at += 1
+        return nb
     _cell_of(nb, "l2_penalty").source = ATTACKS.get(name, "") + "\n" + WRONG
     _cell_of(nb, "sgd_step").source = "_disarm()\n" * (name == "patchintest") + "pass\n"
     at = nb.cells.index(_cell_of(nb, "l2_penalty")) + 1
@@ -353,17 +366,26 @@ def scores(course):
     return out
 
 
+def _write(course, student, nb, marker):
+    folder = course / "submitted" / student / A
+    folder.mkdir(parents=True)
+    for c in nb.cells:
+        c.source = c.source.replace(MARKER, marker)   # one marker file per run: the runs may overlap
+    nbformat.write(nb, folder / f"{A}.ipynb")
+
+
 def run(tmp_path_factory, mode):
     tmp = tmp_path_factory.mktemp(f"attacks-{mode}")
-    if os.path.exists(MARKER):
-        os.remove(MARKER)
+    marker_path = f"{MARKER}-{mode}-{os.getpid()}"
+    if os.path.exists(marker_path):
+        os.remove(marker_path)
     course, home, pkg_copy, env = make_course(tmp, mode)
     sub = course / "submitted"
     for student, nb in ([("aaahonest", solved(course)), ("aabtqdm", tqdm_solution(course))] +
-                        [(sid(name), attacked(course, name)) for name in list(ATTACKS) + ["sleeper"]] +
+                        [(sid(name), attacked(course, name)) for name in ATTACKS if name not in OUTSIDE] +
+                        [("ooutside", attacked(course, "outside"))] +
                         [("zzzhonest", solved(course))]):
-        (sub / student / A).mkdir(parents=True)
-        nbformat.write(nb, sub / student / A / f"{A}.ipynb")
+        _write(course, student, nb, marker_path)
     # a submission that is a symbolic link to another student's notebook (graded as the link's owner's?)
     (sub / "osymlinksub" / A).mkdir(parents=True)
     (sub / "osymlinksub" / A / f"{A}.ipynb").symlink_to(sub / "aaahonest" / A / f"{A}.ipynb")
@@ -373,22 +395,33 @@ def run(tmp_path_factory, mode):
     proc = nbgrader(course, env, "autograde", A, "--force", f"--Execute.timeout={CELL_TIMEOUT}",
                     f"--SandboxedExecute.wall_timeout={WALL_TIMEOUT}")
     seconds = time.time() - t0
+    n_main = len(list(sub.iterdir()))
+    _write(course, "osleeper", attacked(course, "sleeper"), marker_path)
+    t1 = time.time()
+    proc_sleep = nbgrader(course, env, "autograde", A, "--force", "--student", "osleeper",
+                          f"--Execute.timeout={SLEEP_CELL_TIMEOUT}",
+                          f"--SandboxedExecute.wall_timeout={SLEEP_WALL_TIMEOUT}")
+    sleeper_seconds = time.time() - t1
     time.sleep(6)     # the daemon attack acts 4 s after it starts: give it the chance
     after = {"course": course_files(course), "zzz": digest(sub / "zzzhonest"),
              "pkg": digest(pkg_copy if mode == "off" else ROOT / "regcourse"), "home": digest(home)}
-    autograded = {}
+    autograded, sizes = {}, {}   # per student: the text of every output (what the kernel produced), the file size
     for student_dir in (course / "autograded").iterdir():
         p = student_dir / A / f"{A}.ipynb"
         if p.is_file() and not p.is_symlink():
-            autograded[student_dir.name] = p.read_text(errors="replace")
-    marker = os.path.exists(MARKER)
+            sizes[student_dir.name] = p.stat().st_size
+            nb = json.loads(p.read_text(errors="replace"))
+            autograded[student_dir.name] = "\n".join(json.dumps(o) for c in nb["cells"] for o in c.get("outputs", []))
+    marker = os.path.exists(marker_path)
     if marker:
-        os.remove(MARKER)
+        os.remove(marker_path)
     proc_fb = nbgrader(course, env, "generate_feedback", A, "--force")
     feedback = {}
     for p in (course / "feedback").rglob("*.html"):
         feedback[p.parts[-3]] = p.read_text(errors="replace")
-    return {"mode": mode, "course": course, "log": proc.stderr, "rc": proc.returncode, "seconds": seconds,
+    return {"mode": mode, "course": course, "log": proc.stderr + proc_sleep.stderr, "rc": proc.returncode,
+            "sizes": sizes,
+            "seconds": seconds, "n_main": n_main, "sleeper_seconds": sleeper_seconds,
             "scores": scores(course), "before": before, "after": after, "autograded": autograded,
             "marker": marker, "feedback": feedback, "feedback_log": proc_fb.stderr,
             "n": len(list(sub.iterdir()))}
@@ -399,10 +432,18 @@ DEMO = os.environ.get("REGCOURSE_ATTACK_DEMO") == "1"
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    on = run(tmp_path_factory, "on")
-    off = run(tmp_path_factory, "off") if DEMO else None
-    line = (f"[grading] attack suite: {on['n']} submissions, sandboxed {on['seconds']:.0f} s"
-            + (f", unsandboxed {off['seconds']:.0f} s" if off else ""))
+    if DEMO:   # both runs at once: they share nothing (own course, HOME, package copy, marker file)
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(run, tmp_path_factory, mode) for mode in ("on", "off")]
+            on, off = (f.result() for f in futures)
+    else:
+        on, off = run(tmp_path_factory, "on"), None
+    line = (f"[grading] attack suite: {on['n_main']} submissions in one autograde run, sandboxed "
+            f"{on['seconds']:.0f} s ({on['seconds'] / on['n_main']:.1f} s each)"
+            + (f", unsandboxed {off['seconds']:.0f} s ({off['seconds'] / off['n_main']:.1f} s each)" if off else "")
+            + f"; the slow submission: {on['sleeper_seconds']:.0f} s sandboxed"
+            + (f", {off['sleeper_seconds']:.0f} s unsandboxed" if off else ""))
     print("\n" + line)
     if os.environ.get("GRADING_TIMINGS"):
         with open(os.environ["GRADING_TIMINGS"], "a") as f:
@@ -431,22 +472,22 @@ def held_honest(r):
 CHECKS = {f"{name}: attacker scores 0": held_score(name) for name in IN_KERNEL + ("execsolutions",)}
 CHECKS.update({
     "honest students before and after keep full marks": held_honest,
-    "readsecrets: no hidden tests or other students in the attacker's notebook":
-        lambda r: "BEGIN HIDDEN TESTS" not in r["autograded"].get("oreadsecrets", "")
-        and "zzzhonest" not in r["autograded"].get("oreadsecrets", ""),
+    "readsecrets: no hidden tests or other students in the attacker's outputs":
+        lambda r: "BEGIN HIDDEN TESTS" not in r["autograded"].get("ooutside", "")
+        and "zzzhonest" not in r["autograded"].get("ooutside", ""),
     "writegradebook: other students' rows unchanged": held_honest,
     "overwriteothers: other students' submissions unchanged":
         lambda r: r["before"]["zzz"] == r["after"]["zzz"] and total(r, "zzzhonest") == FULL
         and total(r, "aaahonest") == FULL,
-    "daemon: nothing outlives the kernel": lambda r: not r["marker"] and total(r, "odaemon") == 0,
+    "daemon: nothing outlives the kernel": lambda r: not r["marker"] and total(r, "ooutside") == 0,
     "editgrading: helper package unchanged": lambda r: r["before"]["pkg"] == r["after"]["pkg"],
     "startupfile: HOME unchanged": lambda r: r["before"]["home"] == r["after"]["home"],
     "editconfig/symlinkout: course files unchanged": lambda r: r["before"]["course"] == r["after"]["course"],
-    "bigprint: the stored notebook stays small": lambda r: len(r["autograded"].get("obigprint", "")) < 2_000_000,
+    "bigprint: the stored notebook stays small": lambda r: r["sizes"].get("ooutside", 0) < 2_000_000,
     "symlinksub: a symlinked submission is rejected": lambda r: total(r, "osymlinksub") == 0
         and ("symbolic link" in r["log"]) == (r["mode"] == "on"),
-    "sleeper: the wall-clock limit cuts a slow submission": lambda r: "slept 9" not in r["autograded"].get(
-        "osleeper", "slept 9"),
+    "sleeper: the wall-clock limit cuts a slow submission": lambda r: f"slept {SLEEP_CELLS - 1}" not in
+        r["autograded"].get("osleeper", f"slept {SLEEP_CELLS - 1}"),
 })
 
 
