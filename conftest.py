@@ -6,7 +6,8 @@ Markers (registered in pyproject.toml, enforced by --strict-markers) are applied
 so that `pytest -m "not slow"` is the unit tests alone:
 
 * every nbval cell (book/ and solutions/ notebooks) is `notebook` and `slow`;
-* tests/test_grading_pipeline.py is `grading` and `slow` (it runs nbgrader over temporary classes);
+* tests/test_grading_pipeline.py is `grading` and `slow` (it runs nbgrader over temporary classes), and
+  test_dropout.py's D2L accuracy runs are `slow` (TEST_MARKERS below);
 * tests/test_browser.py and tests/test_built_book.py mark themselves (`browser`, `built_book`; both `slow`).
 
 Under pytest-xdist (`-n N`, opt-in) each worker gets cores // N torch threads (at least one), through the
@@ -26,6 +27,10 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # Test files whose every test carries these markers (for files that do not mark themselves).
 FILE_MARKERS = {
     "test_grading_pipeline.py": ("grading", "slow"),
+}
+# Single tests that train for minutes ("file::function"), until their file marks them itself.
+TEST_MARKERS = {
+    "test_dropout.py::test_reaches_d2l_test_accuracy": ("slow",),  # 2 x 10 Fashion-MNIST epochs
 }
 
 
@@ -51,5 +56,7 @@ def pytest_collection_modifyitems(config, items):
         if path.suffix == ".ipynb":
             item.add_marker(pytest.mark.notebook)
             item.add_marker(pytest.mark.slow)
-        for name in FILE_MARKERS.get(path.name, ()):
+        function = getattr(item, "originalname", item.name)  # without parameters (nbval cells have none)
+        names = FILE_MARKERS.get(path.name, ()) + TEST_MARKERS.get(f"{path.name}::{function}", ())
+        for name in names:
             item.add_marker(getattr(pytest.mark, name))
