@@ -305,6 +305,24 @@ def _limit_outputs(outputs, max_chars, max_outputs, max_image_chars=2_000_000):
     return clean
 
 
+def _seed_matplotlib_cache(dest):
+    """Copy the grader's matplotlib font list into the sandbox's config folder: without it, matplotlib rebuilds
+    it (running fc-list over every font) in each submission's empty HOME."""
+    import glob
+    import shutil
+    os.makedirs(dest, exist_ok=True)
+    os.chmod(dest, 0o777)
+    home = os.path.expanduser("~")
+    for folder in (os.environ.get("MPLCONFIGDIR"), os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                                                                os.path.join(home, ".cache"), "matplotlib")):
+        if folder and os.path.isdir(folder):
+            for f in glob.glob(os.path.join(folder, "fontlist-v*.json"))[:3]:
+                if os.path.isfile(f) and not os.path.islink(f) and os.path.getsize(f) < 5 * 2 ** 20:
+                    shutil.copy(f, dest)
+                    os.chmod(os.path.join(dest, os.path.basename(f)), 0o666)
+            return
+
+
 def _sandbox_enabled() -> bool:
     return os.environ.get("REGCOURSE_SANDBOX", "on").lower() not in ("off", "0", "no", "false")
 
@@ -474,12 +492,16 @@ def _make_classes():
                 if os.path.exists(f"/etc/{f}"):
                     cmd += ["--ro-bind", f"/etc/{f}", f"/etc/{f}"]
             cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home"]
+            if os.path.isdir("/var/cache/fontconfig"):   # without it every font lookup rescans the fonts
+                cmd += ["--perms", "0755", "--dir", "/var", "--perms", "0755", "--dir", "/var/cache",
+                        "--ro-bind", "/var/cache/fontconfig", "/var/cache/fontconfig"]
             cmd += _bwrap_binds(self._ro_paths(), workdir)
             cmd += ["--chdir", SANDBOX_WORKDIR, "--clearenv",
                     "--setenv", "HOME", "/tmp/home", "--setenv", "PATH", f"{sys.prefix}/bin:/usr/bin:/bin",
                     "--setenv", "LANG", "C.UTF-8",
                     "--setenv", "IPYTHONDIR", "/tmp/home/.ipython", "--setenv", "JUPYTER_RUNTIME_DIR", SANDBOX_WORKDIR,
-                    "--setenv", "JUPYTER_PLATFORM_DIRS", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+                    "--setenv", "JUPYTER_PLATFORM_DIRS", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+                    "--setenv", "MPLCONFIGDIR", SANDBOX_WORKDIR + "/.matplotlib"]
             for var in ("REGCOURSE_SEED_OFFSET", "REGCOURSE_NO_PROGRESS", "OMP_NUM_THREADS", "REGCOURSE_DATA"):
                 if var in os.environ:
                     cmd += ["--setenv", var, os.environ[var]]
@@ -522,6 +544,7 @@ def _make_classes():
                                    "(scripts/setup.sh does it). Refusing to run student code unsandboxed.")
             work = tempfile.mkdtemp(prefix="regcourse-sandbox-")
             os.chmod(work, 0o777)
+            _seed_matplotlib_cache(os.path.join(work, ".matplotlib"))
             cgroups = _make_cgroups(os.path.basename(work), self.memory_mb * 2 ** 20, self.max_processes)
             job = json.dumps({"notebook": nb, "timeout": self.timeout}).encode()
             results, problem, started = {}, None, set()
