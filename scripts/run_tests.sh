@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, every notebook under nbval, the grading pipeline, a clean strict book
-# build and the browser test of the built site. .ci/run calls exactly this.
+# The whole test suite, what CI runs (.ci/run calls exactly this):
+#   1. set-up (idempotent);
+#   2. ruff over the package, tests, scripts and notebooks (rules in pyproject.toml): any finding fails;
+#   3. a clean strict book build (warnings are errors, so a chapter that fails to execute fails here);
+#   4. pytest over everything: unit tests, stored notebooks stripped, every notebook of book/ and solutions/
+#      under nbval, the grading pipeline and attacks, the tests of the built book, the browser test.
+# Arguments go to pytest (e.g. `-m "not slow"`, `-x`, `--lf`). PYTEST_WORKERS sets the number of pytest-xdist
+# workers (default 2; 0 runs sequentially). conftest.py gives each worker, and the kernels it starts, its share
+# of the cores as torch threads: two single-thread workers beat one two-thread process on two cores (the
+# course's small networks leave a second torch thread mostly idle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS=0
@@ -8,11 +16,21 @@ bash scripts/setup.sh
 echo "[tests] set-up took ${SECONDS} s"
 export PATH="$(pwd)/.venv/bin:$PATH"
 export REGCOURSE_NO_PROGRESS=1
+
+t=$SECONDS
+ruff --version
+ruff check .
+echo "[tests] ruff took $((SECONDS - t)) s"
+
 # A broken chapter or reference must fail: build from a clean _build, warnings as errors.
 rm -rf _build
 t=$SECONDS
 jupyter-book build . -W -n --keep-going
 echo "[tests] clean strict book build took $((SECONDS - t)) s"
+
+workers=${PYTEST_WORKERS:-2}
+xdist=()
+if [ "$workers" != 0 ]; then xdist=(-n "$workers" --dist loadscope); fi
 t=$SECONDS
-pytest "$@"
+pytest "${xdist[@]}" "$@"
 echo "[tests] pytest took $((SECONDS - t)) s; total ${SECONDS} s"
