@@ -221,6 +221,7 @@ def fashion():
     return load_fashion_mnist()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["from scratch", "concise"])
 def test_reaches_d2l_test_accuracy(chapter, fashion, which):
     from regcourse import fit, set_seed
