@@ -256,9 +256,11 @@ def _env(mode, home, pkg_copy):
     env["HOME"] = str(home)
     env.pop("JUPYTER_CONFIG_DIR", None)
     env.pop("IPYTHONDIR", None)
+    # The attacks may write to the helper package: grade with a copy (the sandbox shows the kernel the package
+    # the grader imports, read-only; without it the kernel imports it from PYTHONPATH).
+    env["PYTHONPATH"] = str(pkg_copy)
     if mode == "off":
         env["REGCOURSE_SANDBOX"] = "off"
-        env["PYTHONPATH"] = str(pkg_copy)     # the attacks may write to the helper package: give them a copy
     else:
         env.pop("REGCOURSE_SANDBOX", None)
     return env
@@ -390,7 +392,7 @@ def run(tmp_path_factory, mode):
     (sub / "osymlinksub" / A).mkdir(parents=True)
     (sub / "osymlinksub" / A / f"{A}.ipynb").symlink_to(sub / "aaahonest" / A / f"{A}.ipynb")
     before = {"course": course_files(course), "zzz": digest(sub / "zzzhonest"),
-              "pkg": digest(pkg_copy if mode == "off" else ROOT / "regcourse"), "home": digest(home)}
+              "pkg": digest(pkg_copy), "home": digest(home)}
     t0 = time.time()
     proc = nbgrader(course, env, "autograde", A, "--force", f"--Execute.timeout={CELL_TIMEOUT}",
                     f"--SandboxedExecute.wall_timeout={WALL_TIMEOUT}")
@@ -404,7 +406,7 @@ def run(tmp_path_factory, mode):
     sleeper_seconds = time.time() - t1
     time.sleep(6)     # the daemon attack acts 4 s after it starts: give it the chance
     after = {"course": course_files(course), "zzz": digest(sub / "zzzhonest"),
-             "pkg": digest(pkg_copy if mode == "off" else ROOT / "regcourse"), "home": digest(home)}
+             "pkg": digest(pkg_copy), "home": digest(home)}
     autograded, sizes = {}, {}   # per student: the text of every output (what the kernel produced), the file size
     for student_dir in (course / "autograded").iterdir():
         p = student_dir / A / f"{A}.ipynb"
