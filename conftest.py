@@ -12,7 +12,8 @@ so that `pytest -m "not slow"` is the unit tests alone:
 
 Under pytest-xdist (`-n N`, opt-in) each worker gets cores // N torch threads (at least one), through the
 OpenMP/MKL variables that torch reads at import and that kernels and nbgrader subprocesses inherit: N
-workers with the default thread count each would oversubscribe the cores. An explicit OMP_NUM_THREADS wins.
+workers with the default thread count each would oversubscribe the cores. An explicit (non-empty)
+OMP_NUM_THREADS wins.
 """
 import os
 from pathlib import Path
@@ -40,8 +41,9 @@ def threads_per_worker(cores: int | None, workers: int) -> int:
 
 def pytest_configure(config):
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
-    if workers and "OMP_NUM_THREADS" not in os.environ:
-        n = str(threads_per_worker(os.cpu_count(), int(workers)))
+    if workers and not os.environ.get("OMP_NUM_THREADS"):  # unset or empty
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        n = str(threads_per_worker(cores, int(workers)))
         for var in THREAD_VARS:
             os.environ[var] = n
         # If a plugin already imported torch, its pool is sized: resize it for the tests run in this process.
