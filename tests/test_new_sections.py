@@ -50,7 +50,8 @@ def check_frobenius_penalty(ns):
     torch.manual_seed(0)
     net = ns["mlp"]().double()
     weights = [m.weight for m in net if isinstance(m, torch.nn.Linear)]
-    expected = sum(float(torch.trace(W.T @ W)) for W in (w.detach() for w in weights)) / 2   # (1/2) sum_l tr(W^T W), no biases
+    # (1/2) sum over the layers of tr(W^T W), without the biases
+    expected = sum(float(torch.trace(W.T @ W)) for W in (w.detach() for w in weights)) / 2
     with torch.no_grad():
         got = float(ns["frobenius_penalty"](net))
     assert abs(got - expected) <= 1e-12 * expected, f"penalty {got}, expected {expected}"
