@@ -181,3 +181,15 @@ print("env", sorted(k for k in os.environ if "SECRET" in k))
     assert "uid 0" not in text and "cwd /submission" in text and "course False" in text, text
     assert "net no" in text and "pkg read-only" in text and "env []" in text, text
     assert "/root" not in text.split("home", 1)[1].split("\n")[0], text
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is installed by scripts/setup.sh")
+def test_cell_timeout_is_named_and_the_rest_runs(classes):
+    SandboxedExecute, _ = classes
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("while True:\n    pass"), nbformat.v4.new_code_cell("print('after')")]
+    ex = SandboxedExecute(timeout=5, wall_timeout=120, log=logging.getLogger("t"))
+    results, problem = ex._run(nb, {})
+    assert problem is None, problem
+    assert any(o.get("ename") == "CellTimeoutError" for o in results[0]["outputs"]), results[0]
+    assert "after" in "".join(o.get("text", "") for o in results[1]["outputs"]), results[1]
