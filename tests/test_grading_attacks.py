@@ -412,8 +412,13 @@ def run(tmp_path_factory, mode):
         p = student_dir / A / f"{A}.ipynb"
         if p.is_file() and not p.is_symlink():
             sizes[student_dir.name] = p.stat().st_size
-            nb = json.loads(p.read_text(errors="replace"))
-            autograded[student_dir.name] = "\n".join(json.dumps(o) for c in nb["cells"] for o in c.get("outputs", []))
+            try:   # without the sandbox an attack may have overwritten it with anything
+                nb = json.loads(p.read_text(errors="replace"))
+                cells = nb.get("cells", []) if isinstance(nb, dict) else []
+            except ValueError:
+                cells = []
+            autograded[student_dir.name] = "\n".join(json.dumps(o) for c in cells if isinstance(c, dict)
+                                                      for o in c.get("outputs", []))
     marker = os.path.exists(marker_path)
     if marker:
         os.remove(marker_path)
