@@ -376,8 +376,7 @@ def _write(course, student, nb, marker):
     nbformat.write(nb, folder / f"{A}.ipynb")
 
 
-def run(tmp_path_factory, mode):
-    tmp = tmp_path_factory.mktemp(f"attacks-{mode}")
+def run(tmp, mode):
     marker_path = f"{MARKER}-{mode}-{os.getpid()}"
     if os.path.exists(marker_path):
         os.remove(marker_path)
@@ -442,10 +441,11 @@ def runs(tmp_path_factory):
     if DEMO:   # both runs at once: they share nothing (own course, HOME, package copy, marker file)
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(2) as pool:
-            futures = [pool.submit(run, tmp_path_factory, mode) for mode in ("on", "off")]
+            # the folders are made here: pytest's mktemp is not safe from two threads at once
+            futures = [pool.submit(run, tmp_path_factory.mktemp(f"attacks-{mode}"), mode) for mode in ("on", "off")]
             on, off = (f.result() for f in futures)
     else:
-        on, off = run(tmp_path_factory, "on"), None
+        on, off = run(tmp_path_factory.mktemp("attacks-on"), "on"), None
     line = (f"[grading] attack suite: {on['n_main']} submissions in one autograde run, sandboxed "
             f"{on['seconds']:.0f} s ({on['seconds'] / on['n_main']:.1f} s each)"
             + (f", unsandboxed {off['seconds']:.0f} s ({off['seconds'] / off['n_main']:.1f} s each)" if off else "")
