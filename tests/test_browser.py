@@ -256,8 +256,12 @@ def open_page(page, watch: PageWatch, url: str) -> None:
     """Load `url`, wait for the load event, MathJax, fonts and images; leave late events time to arrive.
     A redirect page (the site's index.html is a meta refresh) is followed to the page it names."""
     watch.take()  # drop what belongs to the previous page
-    response = page.goto(url, wait_until="load")
-    target = META_REFRESH.search(response.text()) if response is not None and response.ok else None
+    try:  # read the page first: once Chromium has followed a redirect, the response body is gone
+        with urllib.request.urlopen(url, timeout=30) as r:
+            target = META_REFRESH.search(r.read().decode("utf8", errors="replace"))
+    except urllib.error.HTTPError:
+        target = None  # the browser sees the same error status and the page checks report it
+    page.goto(url, wait_until="load")
     if target:
         page.wait_for_url(urllib.parse.urljoin(url, target.group(1)), wait_until="load")
     evaluate(page, SETTLE_JS)
