@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             failures += not ok
             name = str(path.relative_to(ROOT).with_suffix(""))
             rows.append((name, label, message, time.time() - t))
-            print(f"{name:<34} {label:<20} {message}  ({time.time() - t:.0f} s)", flush=True)
+            print(f"{name:<50} {label:<20} {message}  ({time.time() - t:.0f} s)", flush=True)
     print(f"\n{len(rows) - failures} of {len(rows)} chapter runs passed in {time.time() - start:.0f} s.")
     return 1 if failures else 0
 
