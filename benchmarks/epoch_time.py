@@ -158,7 +158,7 @@ def main(argv=None) -> dict:
     net = make_net()
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
     d2l = time_epochs(lambda: train_epoch(net, loader, opt, loss_fn), args.repeats)
-    del loader
+    loader = None  # stops the persistent workers before the next measurement
 
     rate = matmul_rate()
     params = n_weights(net)

@@ -341,7 +341,6 @@ def _make_classes():
     import threading
 
     import nbformat
-    from nbformat import NotebookNode
     from nbgrader.preprocessors import Execute, NbGraderPreprocessor
     from traitlets import Bool, Integer, List, Unicode
 
@@ -720,12 +719,16 @@ def backup_gradebook(db_path: str, keep: int = 20) -> str | None:
 def install(c) -> None:
     """Called from nbgrader_config.py: sandboxed execution, evidence-based scores, secret-free feedback, and
     a guarded Autograde (gradebook backup; symlinked/oversized notebooks rejected)."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.converters import autograde as _ag
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
-                                        SaveAutoGrades)
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import GetGrades
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        GetGrades,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
 
     SandboxedExecute, HideSecretsInFeedback = _make_classes()
     c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor,

@@ -10,7 +10,6 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-
 SEED_OFFSET_VARIABLE = "REGCOURSE_SEED_OFFSET"
 
 

@@ -61,7 +61,9 @@ def main() -> int:
     for path in failed:
         tb = tracebacks.get(path.resolve())
         print(f"  {path.relative_to(ROOT)}", file=sys.stderr)
-        print(summarize(tb, nbformat.read(path, as_version=4)) if tb else "    no successful run of its current code is recorded", file=sys.stderr)
+        detail = summarize(tb, nbformat.read(path, as_version=4)) if tb else \
+            "    no successful run of its current code is recorded"
+        print(detail, file=sys.stderr)
     print("Fix the cell, then build again (the chapter re-executes because its code changed; to re-run an "
           "unchanged chapter, delete _build/.jupyter_cache).", file=sys.stderr)
     return 1

@@ -166,6 +166,7 @@ def test_checks_reject_a_tracker_that_measures_in_the_wrong_mode():
 
 def test_tracker_works_as_fit_callback(chapter):
     from types import SimpleNamespace
+
     from regcourse import fit, set_seed
     g = set_seed(0)
     X, y = torch.randn(200, 8, generator=g), torch.randint(0, 3, (200,), generator=g)

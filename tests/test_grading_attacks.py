@@ -69,7 +69,8 @@ ATTACKS = {
     # ---- in the kernel
     "transformer": '''
 ip = get_ipython()
-ip.input_transformers_cleanup.append(lambda lines: ["pass\\n"] if any("regcourse.grading" in l for l in lines) else lines)
+ip.input_transformers_cleanup.append(
+    lambda lines: ["pass\\n"] if any("regcourse.grading" in l for l in lines) else lines)
 ''',
     "customexc": '''
 ip = get_ipython()

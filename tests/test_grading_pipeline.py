@@ -210,12 +210,15 @@ def wd_submissions(course):
     cell(alt, "l2_penalty").source = ("import warnings\n\ndef l2_penalty(w):\n"
                                       "    warnings.warn('l2_penalty: computing the penalty with a dot product')\n"
                                       "    v = w.reshape(-1)\n    return 0.5 * torch.dot(v, v)\n")
-    cell(alt, "sgd_step").source = ("def sgd_step(w, b, lr, lambd):\n    w.data.mul_(1 - lr * lambd).add_(w.grad, alpha=-lr)\n"
+    cell(alt, "sgd_step").source = ("def sgd_step(w, b, lr, lambd):\n"
+                                    "    w.data.mul_(1 - lr * lambd).add_(w.grad, alpha=-lr)\n"
                                     "    b.data.add_(b.grad, alpha=-lr)\n")
     cell(alt, "make_optimizer").source = (
         "def make_optimizer(model, lr, lambd):\n    groups = {'decay': [], 'keep': []}\n"
-        "    for name, p in model.named_parameters():\n        groups['keep' if 'bias' in name else 'decay'].append(p)\n"
-        "    return torch.optim.SGD([dict(params=groups['decay'], weight_decay=lambd), dict(params=groups['keep'])], lr=lr)\n")
+        "    for name, p in model.named_parameters():\n"
+        "        groups['keep' if 'bias' in name else 'decay'].append(p)\n"
+        "    return torch.optim.SGD([dict(params=groups['decay'], weight_decay=lambd),\n"
+        "                            dict(params=groups['keep'])], lr=lr)\n")
     cell(alt, "l1_step").source = ("def l1_step(w, lr, lambd):\n    with torch.no_grad():\n"
                                    "        s = torch.where(w > 0, 1.0, torch.where(w < 0, -1.0, 0.0))\n"
                                    "        w.copy_(w - lr * w.grad - lr * lambd * s)\n")
@@ -489,6 +492,7 @@ def test_helpers_detect_patches(name):
 def test_helpers_reject_fake_values_and_accept_real_ones():
     import numpy as np
     import torch
+
     import regcourse.grading as G
 
     class Fake(float):

@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import sys
 from pathlib import Path
 
 import nbformat

@@ -72,7 +72,8 @@ def test_chapters_seed_only_through_regcourse(name):
     """Direct seeding would ignore REGCOURSE_SEED_OFFSET, so the seed checks would not check those runs."""
     nb = nbformat.read(CHAPTER / name, as_version=4)
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
-    assert not re.search(r"manual_seed\s*\(", code), f"{name} seeds torch directly; use regcourse.set_seed/make_generator"
+    assert not re.search(r"manual_seed\s*\(", code), \
+        f"{name} seeds torch directly; use regcourse.set_seed/make_generator"
 
 
 # --- the lambda/2 convention ------------------------------------------------------------------------------
