@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ def run(path: Path, env: dict[str, str], timeout: int) -> tuple[bool, str]:
         return True, "ok"
     except CellExecutionError as err:
         # The error's text holds the failing cell's source and the exception; keep its last line.
-        lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # IPython colours its tracebacks
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         failed = next((i for i, c in enumerate(nb.cells) if c.get("cell_type") == "code" and any(
             o.get("output_type") == "error" for o in c.get("outputs", []))), None)
         where = f"cell {failed}" if failed is not None else "a cell"
