@@ -513,14 +513,15 @@ def test_helpers_reject_fake_values_and_accept_real_ones():
 
 # ---------------------------------------------------------------------------- what the headings promise
 
-@pytest.mark.parametrize("assignment", ["weight_decay", "dropout"])
+@pytest.mark.parametrize("assignment", ["weight_decay", "dropout", "dropout_backward"])
 def test_heading_points_equal_autograded_points(assignment):
     """A heading `## N. Title (k points...)` promises k points: the autograded test cells under it (up to the
-    next `## ` heading) carry exactly k, and a `**Plot (k points)**`/`**Question (k points)**` cell carries k."""
+    next `## ` heading) carry exactly k, and a `**Plot (k points)**`/`**Question (k points)**` cell carries k
+    (or, for a written answer, the manually graded answer cell right after the question does)."""
     import re
     nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     sections, current = {}, None
-    for c in nb.cells:
+    for i, c in enumerate(nb.cells):
         meta = c.metadata.get("nbgrader", {})
         if c.cell_type == "markdown":
             for line in c.source.splitlines():
@@ -530,6 +531,9 @@ def test_heading_points_equal_autograded_points(assignment):
                     sections[current] = 0.0
             m = re.search(r"\*\*(Plot|Question) \((\d+) points?\)", c.source)
             if m:
+                after = nb.cells[i + 1].metadata.get("nbgrader", {}) if i + 1 < len(nb.cells) else {}
+                if not (meta.get("grade") or meta.get("task")) and after.get("grade") and after.get("solution"):
+                    meta = after   # a locked question, then its manually graded answer cell with the points
                 assert (meta.get("grade") or meta.get("task")) and float(meta["points"]) == float(m.group(2)), (
                     f"{assignment}: '{m.group(0)}' but the cell carries {meta.get('points')} points")
         elif meta.get("grade") and not meta.get("solution"):
