@@ -260,7 +260,7 @@ def test_launch_buttons_open_the_learner_edition():
             {"type": "link", "text": "Binder", "url": f"https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/{page}.ipynb"},
             {"type": "link", "text": "Colab", "url": f"https://colab.research.google.com/github/o/r/blob/main/{page}.ipynb"}]},
         {"type": "group", "buttons": [
-            {"type": "link", "text": ".ipynb", "label": "download-notebook-button",
+            {"type": "link", "text": ".ipynb", "label": "download-source-button",
              "url": f"../../_sources/{page}.ipynb"}]}]}
     app = type("App", (), {"srcdir": ROOT})()
     learner_launch._point_launch_buttons(app, page, "page.html", context, None)

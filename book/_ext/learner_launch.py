@@ -42,7 +42,8 @@ def _point_launch_buttons(app, pagename, templatename, context, doctree):
                 continue
             if button.get("text") in ("Colab", "Binder", "JupyterHub", "Deepnote", "JupyterLite"):
                 button["url"] = button["url"].replace(f"{pagename}.ipynb", rel)
-            elif button.get("label") == "download-notebook-button":
+            elif button.get("label") in ("download-notebook-button", "download-source-button") \
+                    and button["url"].endswith(".ipynb"):
                 buttons.insert(i + 1, dict(
                     button, text=".ipynb (Jupyter, Colab)", label="download-learner-notebook-button",
                     tooltip="Download the learner edition (the numbers appear in the text when it runs)",
