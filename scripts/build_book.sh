@@ -7,7 +7,14 @@ bash scripts/setup.sh
 export PATH="$(pwd)/.venv/bin:$PATH"
 # Execution results are cached by jupyter-cache, so a second build only re-runs changed chapters.
 status=0
+t=$SECONDS
 jupyter-book build . ${BOOK_BUILD_FLAGS:--W -n --keep-going} || status=$?
+echo "[book] English edition built in $((SECONDS - t)) s"
+# The Chinese edition (locales/zh_CN) into _build/html/zh_CN/, from the same execution cache: same outputs and
+# numbers, nothing executed again (scripts/i18n.sh).
+t=$SECONDS
+I18N_BUILD_FLAGS=${BOOK_BUILD_FLAGS:--W -n --keep-going} bash scripts/i18n.sh html || status=1
+echo "[book] Chinese edition built in $((SECONDS - t)) s"
 # Sphinx skips unchanged sources, so a chapter that failed once would pass silently on the next build: ask
 # the execution cache, on every build, whether each chapter's current code ran without error.
 python scripts/check_execution.py || status=1
@@ -17,3 +24,4 @@ if [ "$status" != 0 ]; then
 fi
 echo
 echo "The book is at: $(pwd)/_build/html/index.html  (built in ${SECONDS} s)"
+echo "中文版 (Chinese edition): $(pwd)/_build/html/zh_CN/index.html"

@@ -55,6 +55,8 @@ gettext_uuid = False
 gettext_location = True
 # The English build's execution cache: same outputs, same glued numbers, nothing executed twice.
 nb_execution_cache_path = {str(ROOT / "_build" / ".jupyter_cache")!r}
+extensions.append("execution_cache_only")   # a notebook missing from the cache is an error, not run again
+extensions.append("translated_glue")        # {{glue:text}}`x:.3f` in a msgstr shows the same value as in English
 """
     conf.write_text(text + extra, encoding="utf8")
     print(CONF_DIR)
