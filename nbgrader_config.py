@@ -41,6 +41,10 @@ c.OverwriteCells.add_missing_cells = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.GenerateAssignment.create_assignment = True
+# Written answers are manually graded answer cells (blank or deleted answers score 0 with "No response"; a changed
+# resubmission is flagged for grading again); the question above each one is a locked cell that holds the mark
+# scheme, which nbgrader removes from the student version and restores in the graded copy for the formgrader.
+c.ClearMarkScheme.enforce_metadata = False
 
 # Untrusted code: every submission runs in a bubblewrap sandbox, a test cell scores only with evidence that its
 # checks ran and passed, suspicious submissions are flagged for review, the feedback holds no hidden tests or
@@ -61,7 +65,19 @@ c.SandboxedExecute.memory_mb = 4096
 # Autograde creates students on the fly (an LMS download or zip_collect brings their ids).
 c.Autograde.create_student = True
 
-# zip_collect: an LMS download (Canvas style) names each file
+# Late submissions: `python -m regcourse.term collect <a> --due <date>` records the due date and each submission's
+# time; nbgrader's late-penalty plugin then computes the penalty. "none" keeps the score and reports lateness
+# (the export flags it); "zero" gives a late submission 0.
+c.LateSubmissionPlugin.penalty_method = "none"
+
+# An LMS-only course: feedback goes back through the LMS, but nbgrader's formgrader and release_feedback expect an
+# exchange folder. Give them one inside the course (downloaded/ stays out of git), so no banner, no CRITICAL lines.
+c.Exchange.root = os.path.join(_ROOT, "downloaded", "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
+
+# Collecting an LMS download: `python -m regcourse.term collect <a> --zip <download.zip>` (regcourse/term.py) reads
+# Canvas and Moodle names, user ids, late markers and resubmissions. For nbgrader's own zip_collect, an LMS
+# download (Canvas style) names each file
 #   <student id>_<user number>_<submission number>_<notebook>.ipynb, e.g. doejane_1234_5678_weight_decay.ipynb
 # put the zip(s) in downloaded/<assignment>/archive/ and run `nbgrader zip_collect <assignment>`.
 c.FileNameCollectorPlugin.named_regexp = (
