@@ -252,7 +252,13 @@ def blocks(text: str) -> list[str]:
             math = not math
     if current:
         result.append("\n".join(current))
-    return result
+    merged = []  # an indented block continues the list item above it: never split the two apart
+    for block in result:
+        if merged and block[:1] in (" ", "\t"):
+            merged[-1] += "\n\n" + block
+        else:
+            merged.append(block)
+    return merged
 
 
 def python_string(text: str) -> str:

@@ -214,6 +214,11 @@ def test_markdown_is_split_so_that_only_paragraphs_with_numbers_are_code():
     assert prose_of(cells[1]) == "\nIt is {glue:text}`a:.2f`.\n"
 
 
+def test_a_list_item_is_not_split_from_its_indented_continuation():
+    assert gen.blocks("- item {glue}`x`\n\n  more of the item\n\nNext.") == \
+        ["- item {glue}`x`\n\n  more of the item", "Next."]
+
+
 def test_prose_with_backslashes_and_quotes_survives_the_round_trip():
     for text in [r"$\lambda \mathbf w$ and {glue:text}`x`", 'a """ b {glue}`x`', "ends with \\"]:
         assert eval(gen.python_string(text)).strip("\n") == text
