@@ -370,7 +370,12 @@ from regcourse.notebook import glue, show_markdown  # noqa: E402, F401'''
 def convert(root: Path, doc: str, docs: list[str], bib: dict, repo_url: str, branch: str) -> nbformat.NotebookNode:
     nb = nbformat.read(root / f"{doc}.ipynb", as_version=4)
     ctx = Context(root, doc, docs, bib, repo_url, branch)
-    cells = [setup_cell(doc, repo_url, branch)]
+    note = nbformat.v4.new_markdown_cell(
+        f"> Learner edition of the chapter `{doc}.ipynb`, made for Jupyter and Colab. The paragraphs that quote "
+        "numbers computed by the code are collapsed cells: run the notebook from the top (*Run all*) and each "
+        "shows its paragraph with the numbers in it.")
+    note.id = "learner-note"
+    cells = [setup_cell(doc, repo_url, branch), note]
     for i, cell in enumerate(nb.cells):
         ctx.where = f"{doc}.ipynb cell {i} ({cell.get('id', '?')})"
         if cell.cell_type == "markdown":
