@@ -4,7 +4,8 @@
 # `language = <lang>` writes the translated site into _build/html/<lang>/.
 #
 #   bash scripts/i18n.sh pot      # extract the messages: _build/gettext/**/*.pot (no notebook is executed)
-#   bash scripts/i18n.sh update   # pot, then sphinx-intl update: new messages appear in the .po files
+#   bash scripts/i18n.sh update [PAGE ...]  # pot, then sphinx-intl update of all catalogs or those of PAGE
+#                                 # (book/dropout/01_theory): new messages appear empty, changed ones fuzzy
 #   bash scripts/i18n.sh html     # the Chinese site, from the English build's execution cache
 #   bash scripts/i18n.sh check    # every catalog compiles, is 100 % translated, and matches the sources
 #
@@ -29,8 +30,29 @@ pot() {
 case "${1:-}" in
   pot) pot ;;
   update)
+    # bash scripts/i18n.sh update [PAGE ...]: all catalogs, or only those of the pages named
+    # (e.g. book/dropout/01_theory), so that each translator merges the pages they own.
+    shift
     pot
-    sphinx-intl update -p "$POT_DIR" -l "$LANG_CODE" -d locales
+    src=$POT_DIR
+    if [ $# -gt 0 ]; then
+      src=$(mktemp -d)
+      for page in "$@"; do
+        page=${page%.po}; page=${page%.pot}; page=${page#locales/$LANG_CODE/LC_MESSAGES/}
+        [ -f "$POT_DIR/$page.pot" ] || { echo "no page $page in the book ($POT_DIR/$page.pot)" >&2; exit 2; }
+        mkdir -p "$src/$(dirname "$page")" && cp "$POT_DIR/$page.pot" "$src/$page.pot"
+      done
+    fi
+    sphinx-intl update -p "$src" -l "$LANG_CODE" -d locales
+    [ "$src" = "$POT_DIR" ] || rm -rf "$src"
+    # A new catalog's header comes marked fuzzy (a template to fill); ours is complete as written.
+    python - "locales/$LANG_CODE/LC_MESSAGES" <<'PY'
+import pathlib, sys
+for po in pathlib.Path(sys.argv[1]).rglob("*.po"):
+    text = po.read_text(encoding="utf8")
+    if '#, fuzzy\nmsgid ""\nmsgstr ""\n' in text.split("\n\n", 1)[0] + "\n":
+        po.write_text(text.replace('#, fuzzy\nmsgid ""\nmsgstr ""\n', 'msgid ""\nmsgstr ""\n', 1), encoding="utf8")
+PY
     ;;
   html)
     c=$(conf)
