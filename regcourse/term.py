@@ -561,11 +561,50 @@ def feedback(root: Path, assignment: str, verbose=False) -> int:
     pending = [s for s in graded if rows.get(s, {}).get("todo")]
     proc = nbgrader(root, "generate_feedback", assignment, "--force", verbose=verbose)
     made = sorted(p.parent.name for p in (root / "feedback").glob(f"*/{assignment}"))
-    print(f"feedback/<student>/{assignment}/ written for {len(made)} of {len(graded)} graded students.")
+    offline = sum(offline_mathjax(root, html) for html in (root / "feedback").glob(f"*/{assignment}/*.html"))
+    print(f"feedback/<student>/{assignment}/ written for {len(made)} of {len(graded)} graded students"
+          + (" (math typeset with the course's own MathJax when opened here, from a CDN elsewhere)." if offline
+             else "."))
     if pending:
         print(f"  {len(pending)} of them still have cells to grade by hand (their feedback shows those as "
               f"ungraded): {', '.join(pending)}")
     return proc.returncode
+
+
+_MATHJAX2 = re.compile(r'<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]*">\s*</script>.*?'
+                       r'<!-- End of mathjax configuration -->', re.S)
+_MATHJAX3 = """<script>
+window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]],
+                        processEscapes: true, tags: "ams"}};
+(function () {  // the course's own MathJax 3 (offline) first, the CDN when the file is opened elsewhere
+  var urls = [%s, "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"];
+  function load(i) {
+    var s = document.createElement("script");
+    s.src = urls[i]; s.async = true;
+    if (i + 1 < urls.length) { s.onerror = function () { load(i + 1); }; }
+    document.head.appendChild(s);
+  }
+  load(0);
+})();
+</script>"""
+
+
+_SUMMARY = re.compile(r'(<li><a href="#([^"]+)">)(Test cell|Coding free-response|Written response|Task)(</a>)')
+
+
+def offline_mathjax(root: Path, html: Path) -> bool:
+    """Polish one feedback file: name each entry of its summary by the cell's grade id ("Test cell
+    test_l2_penalty", not "Test cell"), and point its MathJax (nbconvert loads MathJax 2 from a CDN) at the
+    MathJax 3 that scripts/setup.sh puts in book/_static/mathjax/, by a relative path, with the CDN as fallback.
+    True if the math is now offline."""
+    local = root / "book" / "_static" / "mathjax" / "tex-chtml.js"
+    text = _SUMMARY.sub(lambda m: f"{m[1]}{m[3]} <code>{m[2]}</code>{m[4]}", html.read_text(encoding="utf-8"))
+    offline = local.exists() and bool(_MATHJAX2.search(text))
+    if offline:
+        rel = os.path.relpath(local, html.parent).replace(os.sep, "/")
+        text = _MATHJAX2.sub(lambda _: _MATHJAX3 % json.dumps(rel), text, count=1)
+    html.write_text(text, encoding="utf-8")
+    return offline
 
 
 # ================================================================================================== export
