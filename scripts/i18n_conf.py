@@ -53,6 +53,9 @@ locale_dirs = [{str(ROOT / "locales")!r}]
 gettext_compact = False          # one catalog per page: locales/<lang>/LC_MESSAGES/book/dropout/01_theory.po
 gettext_uuid = False
 gettext_location = True
+# Chinese search: Sphinx splits Chinese text into words with jieba; the course's terms (权重衰减, 暂退法, ...) are
+# added to its dictionary so that each is indexed as one word (and its parts, 权重 and 衰减, as well).
+html_search_options = {{"dict": {str(ROOT / "locales" / "zh_CN" / "search_dict.txt")!r}}}
 # The English build's execution cache: same outputs, same glued numbers, nothing executed twice.
 nb_execution_cache_path = {str(ROOT / "_build" / ".jupyter_cache")!r}
 extensions.append("execution_cache_only")   # a notebook missing from the cache is an error, not run again
