@@ -1,4 +1,5 @@
-"""Real Fashion-MNIST, found offline when possible.
+"""The course's data: real Fashion-MNIST (found offline when possible), D2L's synthetic linear-regression data,
+and minibatches drawn from tensors held in memory.
 
 Sources, tried in this order:
 
@@ -19,6 +20,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -171,3 +173,32 @@ def load_fashion_mnist(root: Path | str | None = None) -> FashionMNIST:
             X_test=test.data.reshape(-1, 784).float().div_(255),
             y_test=test.targets.long())
     return _CACHE[key]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Synthetic data and minibatches
+
+def synthetic_linear_data(w: torch.Tensor, b: float, n: int, noise: float = 0.01,
+                          generator: torch.Generator | None = None):
+    """D2L's linear data: X ~ N(0, 1), y = Xw + b + eps with eps ~ N(0, noise^2). Returns (X, y[n, 1])."""
+    X = torch.randn(n, len(w), generator=generator)
+    y = X @ w.reshape(-1, 1) + b
+    y += noise * torch.randn(y.shape, generator=generator)
+    return X, y
+
+
+def minibatches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
+                generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (X[idx], y[idx]) batches; with shuffle, idx walks a fresh random permutation each call.
+
+    Indexing one in-memory tensor costs a single gather per batch, instead of one Python call per image.
+    """
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)}: they must be the same length.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    n = len(X)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        yield X[idx], y[idx]

@@ -1,78 +1,15 @@
-"""The training and evaluation loop the chapters share, on tensors held in memory."""
+"""The training and evaluation loop the chapters share, on tensors held in memory: fit, evaluate, History."""
 from __future__ import annotations
 
 import os
-import random
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 from torch import nn
 
-SEED_OFFSET_VARIABLE = "REGCOURSE_SEED_OFFSET"
-
-
-def seed_offset() -> int:
-    """The integer in the environment variable REGCOURSE_SEED_OFFSET (0 when unset).
-
-    Every seed the course uses goes through :func:`set_seed` or :func:`make_generator`, which add this
-    offset: re-running a chapter with offsets 1, 2, 3 checks that what it says does not hang on one seed
-    (scripts/check_claims.sh does exactly that).
-    """
-    raw = os.environ.get(SEED_OFFSET_VARIABLE, "").strip()
-    if not raw:
-        return 0
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{SEED_OFFSET_VARIABLE}={raw!r} is not a whole number; set it to an integer such "
-                         f"as 1, or unset it for the book's own seeds.") from None
-
-
-def make_generator(seed: int) -> torch.Generator:
-    """A torch.Generator seeded with ``seed`` plus the seed offset; touches no global random state."""
-    return torch.Generator().manual_seed(seed + seed_offset())
-
-
-def set_seed(seed: int) -> torch.Generator:
-    """Seed Python, NumPy (if present) and torch with ``seed`` plus the seed offset (see
-    :func:`seed_offset`); return a torch.Generator seeded the same way."""
-    seed = seed + seed_offset()
-    random.seed(seed)
-    try:
-        import numpy as np
-        np.random.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover
-        pass
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-def synthetic_linear_data(w: torch.Tensor, b: float, n: int, noise: float = 0.01,
-                          generator: torch.Generator | None = None):
-    """D2L's linear data: X ~ N(0, 1), y = Xw + b + eps with eps ~ N(0, noise^2). Returns (X, y[n, 1])."""
-    X = torch.randn(n, len(w), generator=generator)
-    y = X @ w.reshape(-1, 1) + b
-    y += noise * torch.randn(y.shape, generator=generator)
-    return X, y
-
-
-def minibatches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
-                generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (X[idx], y[idx]) batches; with shuffle, idx walks a fresh random permutation each call.
-
-    Indexing one in-memory tensor costs a single gather per batch, instead of one Python call per image.
-    """
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)}: they must be the same length.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-    n = len(X)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        yield X[idx], y[idx]
+from .data import minibatches
 
 
 def _accuracy_sum(logits: torch.Tensor, y: torch.Tensor) -> float:

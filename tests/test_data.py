@@ -1,4 +1,5 @@
-"""The Fashion-MNIST resolver: every source in order, and the 'no data anywhere' message."""
+"""regcourse.data: the Fashion-MNIST resolver (every source in order, and the 'no data anywhere' message), D2L's
+synthetic linear data and minibatches."""
 import gzip
 import struct
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 from regcourse import data as D
+from regcourse import minibatches, synthetic_linear_data
 
 
 def _write_idx(folder, gz, n_train=20, n_test=10):
@@ -96,3 +98,29 @@ def test_real_fashion_mnist_loads_with_the_published_counts():
     assert torch.bincount(data.y_test).tolist() == [1000] * 10
     # real images, not noise: the mean pixel of Fashion-MNIST's training set is about 0.286
     assert abs(float(data.X_train.mean()) - 0.286) < 0.01
+
+
+def test_minibatches_cover_every_row_once_per_epoch():
+    X = torch.arange(23.0).reshape(-1, 1)
+    y = torch.arange(23)
+    batches = list(minibatches(X, y, 5, generator=torch.Generator().manual_seed(0)))
+    assert [len(b[0]) for b in batches] == [5, 5, 5, 5, 3]
+    seen = torch.cat([b[1] for b in batches])
+    assert sorted(seen.tolist()) == list(range(23))
+    assert seen.tolist() != list(range(23))  # shuffled
+    for Xb, yb in batches:  # rows stay paired with their labels
+        assert torch.equal(Xb[:, 0].long(), yb)
+
+
+def test_minibatches_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="same length"):
+        list(minibatches(torch.zeros(3, 1), torch.zeros(4), 2))
+
+
+def test_synthetic_linear_data_follows_the_model():
+    g = torch.Generator().manual_seed(0)
+    w = torch.full((200,), 0.01)
+    X, y = synthetic_linear_data(w, 0.05, 5000, generator=g)
+    residual = y - (X @ w.reshape(-1, 1) + 0.05)
+    assert X.shape == (5000, 200) and y.shape == (5000, 1)
+    assert abs(float(residual.std()) - 0.01) < 0.001

@@ -1,46 +1,22 @@
 """The dropout chapter's own code: its `dropout_layer`, its from-scratch `Net` and its concise network.
 
-The code is taken from the notebook itself (the code cells tagged ``chapter-code`` in
-book/dropout/03_from_scratch.ipynb), so these tests check what the reader sees. Each property is a band that
-holds across seeds. The ``*_rejects_*`` tests run the same checks on broken variants of the chapter's code
-(made by editing its source text) and expect them to fail: a dropout that forgets the 1/(1 - p) scaling and a
-network that ignores evaluation mode.
+The code is the notebook's own: regcourse.chapters.dropout_from_scratch is generated from the code cells
+tagged ``chapter-code`` in book/dropout/03_from_scratch.ipynb, so these tests check what the reader sees. Each
+property is a band that holds across seeds. The ``*_rejects_*`` tests run the same checks on broken variants
+of the chapter's code (made by editing its source text with ``regcourse.chapters.edited``) and expect them to
+fail: a dropout that forgets the 1/(1 - p) scaling and a network that ignores evaluation mode.
 """
-from pathlib import Path
-
-import nbformat
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "book" / "dropout" / "03_from_scratch.ipynb"
+from regcourse.chapters import dropout_from_scratch, edited
+
 SEEDS = range(5)
-
-
-def chapter_source(path=NOTEBOOK) -> list[str]:
-    nb = nbformat.read(path, as_version=4)
-    cells = [c.source for c in nb.cells
-             if c.cell_type == "code" and "chapter-code" in c.metadata.get("tags", [])]
-    assert cells, f"no code cell tagged 'chapter-code' in {path}"
-    return cells
-
-
-def load_chapter(replace: tuple[str, str] | None = None) -> dict:
-    """Execute the chapter code in a fresh namespace; ``replace=(old, new)`` edits its source first."""
-    sources = chapter_source()
-    if replace is not None:
-        old, new = replace
-        assert any(old in s for s in sources), f"{old!r} no longer occurs in the chapter code"
-        sources = [s.replace(old, new) for s in sources]
-    ns: dict = {}
-    for i, source in enumerate(sources):
-        exec(compile(source, f"{NOTEBOOK.name}[chapter-code {i}]", "exec"), ns)
-    return ns
 
 
 @pytest.fixture(scope="module")
 def chapter():
-    return load_chapter()
+    return dropout_from_scratch
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -102,8 +78,8 @@ def concise_plain_forward(net):
 
 
 def make_scratch_net(ns, p1=0.2, p2=0.5):
-    net = ns["Net"](784, 10, 256, 256, p1, p2)
-    net.apply(ns["init_weights"])
+    net = ns.Net(784, 10, 256, 256, p1, p2)
+    net.apply(ns.init_weights)
     return net
 
 
@@ -111,19 +87,19 @@ def make_scratch_net(ns, p1=0.2, p2=0.5):
 # The chapter's dropout_layer
 
 def test_fraction_of_zeros_is_p(chapter):
-    check_fraction_of_zeros(chapter["dropout_layer"])
+    check_fraction_of_zeros(chapter.dropout_layer)
 
 
 def test_mean_is_preserved(chapter):
-    check_mean_preserved(chapter["dropout_layer"])
+    check_mean_preserved(chapter.dropout_layer)
 
 
 def test_variance_is_p_over_one_minus_p_h_squared(chapter):
-    check_variance(chapter["dropout_layer"])
+    check_variance(chapter.dropout_layer)
 
 
 def test_p0_is_identity_and_p1_is_all_zeros(chapter):
-    dropout_layer = chapter["dropout_layer"]
+    dropout_layer = chapter.dropout_layer
     for seed in SEEDS:
         torch.manual_seed(seed)
         X = torch.randn(50, 40)
@@ -136,7 +112,7 @@ def test_input_is_not_modified_in_place(chapter):
     for p in (0.0, 0.5, 1.0):
         X = torch.randn(30, 20)
         before = X.clone()
-        dropout_layer_out = chapter["dropout_layer"](X, p)
+        dropout_layer_out = chapter.dropout_layer(X, p)
         assert torch.equal(X, before), f"p = {p}: dropout_layer changed its input"
         if p > 0:
             assert dropout_layer_out.data_ptr() != X.data_ptr()
@@ -144,7 +120,7 @@ def test_input_is_not_modified_in_place(chapter):
 
 def test_rejects_probabilities_outside_0_1(chapter):
     with pytest.raises(AssertionError):
-        chapter["dropout_layer"](torch.ones(3), 1.5)
+        chapter.dropout_layer(torch.ones(3), 1.5)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -158,16 +134,16 @@ def test_scratch_net_is_identity_in_eval_mode(chapter):
 
 def test_concise_net_is_identity_in_eval_mode(chapter):
     torch.manual_seed(0)
-    net = chapter["concise_net"]()
+    net = chapter.concise_net()
     check_eval_is_identity(net, concise_plain_forward(net))
 
 
-def test_scratch_net_calls_dropout_only_in_training_with_its_p(chapter):
-    ns = load_chapter()  # its own namespace: the spy must not leak into other tests
+def test_scratch_net_calls_dropout_only_in_training_with_its_p(chapter, monkeypatch):
     calls = []
-    real = ns["dropout_layer"]
-    ns["dropout_layer"] = lambda X, p: calls.append((tuple(X.shape), p)) or real(X, p)
-    net = make_scratch_net(ns)
+    real = chapter.dropout_layer
+    # Net.forward looks dropout_layer up in its module; monkeypatch puts the real one back after the test.
+    monkeypatch.setattr(chapter, "dropout_layer", lambda X, p: calls.append((tuple(X.shape), p)) or real(X, p))
+    net = make_scratch_net(chapter)
     X = torch.rand(8, 784)
     net.train()
     assert net(X).shape == (8, 10)
@@ -180,13 +156,13 @@ def test_scratch_net_calls_dropout_only_in_training_with_its_p(chapter):
 
 def test_networks_have_d2l_shape_and_initialisation(chapter):
     torch.manual_seed(0)
-    for net in (make_scratch_net(chapter), chapter["concise_net"]()):
+    for net in (make_scratch_net(chapter), chapter.concise_net()):
         linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
         assert [(m.in_features, m.out_features) for m in linears] == [(784, 256), (256, 256), (256, 10)]
         for m in linears:
             assert abs(float(m.weight.detach().std()) - 0.01) < 0.001
             assert float(m.bias.detach().abs().max()) == 0.0
-    concise = chapter["concise_net"]()
+    concise = chapter.concise_net()
     assert [m.p for m in concise.modules() if isinstance(m, torch.nn.Dropout)] == [0.2, 0.5]
 
 
@@ -194,16 +170,16 @@ def test_networks_have_d2l_shape_and_initialisation(chapter):
 # The same checks reject broken dropout
 
 def test_checks_reject_dropout_that_forgets_the_rescaling():
-    broken = load_chapter(replace=("keep * X / (1 - p)", "keep * X"))
-    check_fraction_of_zeros(broken["dropout_layer"])    # the zeros are right ...
+    broken = edited(dropout_from_scratch, "keep * X / (1 - p)", "keep * X")
+    check_fraction_of_zeros(broken.dropout_layer)    # the zeros are right ...
     with pytest.raises(AssertionError, match="mean"):
-        check_mean_preserved(broken["dropout_layer"])   # ... the mean is not
+        check_mean_preserved(broken.dropout_layer)   # ... the mean is not
     with pytest.raises(AssertionError, match="variance"):
-        check_variance(broken["dropout_layer"])
+        check_variance(broken.dropout_layer)
 
 
 def test_checks_reject_net_that_ignores_eval_mode():
-    broken = load_chapter(replace=("if self.training:", "if True:"))
+    broken = edited(dropout_from_scratch, "if self.training:", "if True:")
     torch.manual_seed(0)
     net = make_scratch_net(broken)
     with pytest.raises(AssertionError, match="eval mode is not deterministic"):
@@ -226,7 +202,7 @@ def fashion():
 def test_reaches_d2l_test_accuracy(chapter, fashion, which):
     from regcourse import fit, set_seed
     g = set_seed(0)
-    net = make_scratch_net(chapter) if which == "from scratch" else chapter["concise_net"]()
+    net = make_scratch_net(chapter) if which == "from scratch" else chapter.concise_net()
     history = fit(net, fashion, epochs=10, lr=0.5, batch_size=256, generator=g, progress=False)
     last3 = sum(history.test_acc[-3:]) / 3
     # D2L reports 0.857 (from scratch) and 0.844 (concise) for single runs.

@@ -1,27 +1,11 @@
-"""The shared training loop: batching, evaluation mode, and that it actually learns."""
+"""The shared training loop (regcourse.train): evaluation mode, that it actually learns, its advice on bad input;
+and the seeds (regcourse.seeding)."""
 import pytest
 import torch
 from torch import nn
 
-from regcourse import evaluate, fit, minibatches, set_seed, synthetic_linear_data
+from regcourse import evaluate, fit, set_seed
 from regcourse.train import History
-
-
-def test_minibatches_cover_every_row_once_per_epoch():
-    X = torch.arange(23.0).reshape(-1, 1)
-    y = torch.arange(23)
-    batches = list(minibatches(X, y, 5, generator=torch.Generator().manual_seed(0)))
-    assert [len(b[0]) for b in batches] == [5, 5, 5, 5, 3]
-    seen = torch.cat([b[1] for b in batches])
-    assert sorted(seen.tolist()) == list(range(23))
-    assert seen.tolist() != list(range(23))  # shuffled
-    for Xb, yb in batches:  # rows stay paired with their labels
-        assert torch.equal(Xb[:, 0].long(), yb)
-
-
-def test_minibatches_rejects_mismatched_lengths():
-    with pytest.raises(ValueError, match="same length"):
-        list(minibatches(torch.zeros(3, 1), torch.zeros(4), 2))
 
 
 def test_evaluate_uses_eval_mode_and_restores_training_mode():
@@ -33,15 +17,6 @@ def test_evaluate_uses_eval_mode_and_restores_training_mode():
     assert first == second  # dropout off: deterministic
     assert model.training
     assert 0.0 <= first["acc"] <= 1.0
-
-
-def test_synthetic_linear_data_follows_the_model():
-    g = torch.Generator().manual_seed(0)
-    w = torch.full((200,), 0.01)
-    X, y = synthetic_linear_data(w, 0.05, 5000, generator=g)
-    residual = y - (X @ w.reshape(-1, 1) + 0.05)
-    assert X.shape == (5000, 200) and y.shape == (5000, 1)
-    assert abs(float(residual.std()) - 0.01) < 0.001
 
 
 class _Data:

@@ -1,8 +1,8 @@
 """Tests of the weight-decay chapter, run on the code the reader sees.
 
-The chapter's code cells carry the tag ``chapter-code`` in their metadata; we extract them from the stored
-notebooks with nbformat and exec them into a fresh namespace, so a change in the book is a change in what
-is tested here.
+The chapter's code cells carry the tag ``chapter-code`` in their metadata; scripts/harvest_chapter_code.py
+generates regcourse.chapters.weight_decay_from_scratch and .weight_decay_concise from them (kept in sync by
+tests/test_chapter_code.py), so a change in the book is a change in what is tested here.
 
 Every seed goes through regcourse (``make_generator``), so REGCOURSE_SEED_OFFSET shifts the seeds of these
 tests too: they check properties and bands that hold for any seed, not the digits of one run. Identities are
@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from regcourse import make_generator
+from regcourse.chapters import weight_decay_concise, weight_decay_from_scratch
 
 CHAPTER = Path(__file__).resolve().parent.parent / "book" / "weight_decay"
 NOTEBOOKS = ("01_theory.ipynb", "02_from_scratch.ipynb", "03_concise.ipynb")
@@ -25,20 +26,6 @@ NOTEBOOKS = ("01_theory.ipynb", "02_from_scratch.ipynb", "03_concise.ipynb")
 # ||w||_2 after training in D2L's setup (d = 200, 20 training examples, lr 0.003, 100 epochs): mean and one
 # standard deviation over 200 seeds (1000 to 1199, which the chapter does not use), rounded.
 REFERENCE = {0: (13.5, 0.7), 3: (0.366, 0.018)}
-
-
-def chapter_cells(name: str, tag: str = "chapter-code") -> list[str]:
-    nb = nbformat.read(CHAPTER / name, as_version=4)
-    return [cell.source for cell in nb.cells
-            if cell.cell_type == "code" and tag in cell.metadata.get("tags", [])]
-
-
-def load_chapter(name: str) -> dict:
-    namespace: dict = {"__name__": f"chapter_{Path(name).stem}"}
-    cells = chapter_cells(name)
-    assert cells, f"{name} has no cells tagged chapter-code"
-    exec(compile("\n\n".join(cells), f"<chapter-code of {name}>", "exec"), namespace)
-    return namespace
 
 
 def max_relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -57,12 +44,12 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def scratch():
-    return load_chapter("02_from_scratch.ipynb")
+    return weight_decay_from_scratch
 
 
 @pytest.fixture(scope="module")
 def concise():
-    return load_chapter("03_concise.ipynb")
+    return weight_decay_concise
 
 
 # --- seeds ------------------------------------------------------------------------------------------------
@@ -82,7 +69,7 @@ def test_l2_penalty_is_half_squared_norm_with_gradient_w(scratch):
     gen = make_generator(0)
     for shape in ((7,), (200, 1), (3, 4)):
         w = torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
-        value = scratch["l2_penalty"](w)
+        value = scratch.l2_penalty(w)
         assert value.dim() == 0
         assert torch.allclose(value, (w.detach() ** 2).sum() / 2, rtol=1e-12, atol=0)
         value.backward()
@@ -94,16 +81,16 @@ def test_l2_penalty_is_half_squared_norm_with_gradient_w(scratch):
 def test_sgd_step_is_shrink_then_gradient(scratch, lambd):
     """One step of the chapter's loss + sgd equals w <- (1 - lr*lambd) w - lr * grad(data loss) (float64)."""
     ns = scratch
-    (X, y), _, gen = ns["make_data"](1)
-    w, b = ns["init_params"](gen)
+    (X, y), _, gen = ns.make_data(1)
+    w, b = ns.init_params(gen)
     w, b = w.detach().double().requires_grad_(), b.detach().double().requires_grad_()
-    lr, Xb, yb = ns["lr"], X[:5].double(), y[:5].double()
-    grad_w, grad_b = torch.autograd.grad(ns["squared_loss"](ns["linreg"](Xb, w, b), yb), (w, b))
+    lr, Xb, yb = ns.lr, X[:5].double(), y[:5].double()
+    grad_w, grad_b = torch.autograd.grad(ns.squared_loss(ns.linreg(Xb, w, b), yb), (w, b))
     expected_w = (1 - lr * lambd) * w.detach() - lr * grad_w
     expected_b = b.detach() - lr * grad_b
-    loss = ns["squared_loss"](ns["linreg"](Xb, w, b), yb) + lambd * ns["l2_penalty"](w)
+    loss = ns.squared_loss(ns.linreg(Xb, w, b), yb) + lambd * ns.l2_penalty(w)
     loss.backward()
-    ns["sgd"]([w, b], lr)
+    ns.sgd([w, b], lr)
     assert torch.allclose(w.detach(), expected_w, rtol=1e-12, atol=1e-12)
     assert torch.allclose(b.detach(), expected_b, rtol=1e-12, atol=1e-12)
     assert float(w.grad.abs().max()) == 0.0 and float(b.grad.abs().max()) == 0.0, "sgd must zero the gradients"
@@ -114,17 +101,17 @@ def test_sgd_step_is_shrink_then_gradient(scratch, lambd):
 @pytest.mark.parametrize("lambd", [0, 3])
 def test_seeded_run_within_three_std_of_reference(scratch, lambd):
     mean, std = REFERENCE[lambd]
-    w, b, history = scratch["train"](lambd)
+    w, b, history = scratch.train(lambd)
     norm = float(w.norm())
     assert abs(norm - mean) < 3 * std, f"lambda={lambd}: ||w||_2 = {norm:.3f}, reference {mean} ± {std}"
-    assert len(history["train_loss"]) == len(history["test_loss"]) == scratch["num_epochs"]
+    assert len(history["train_loss"]) == len(history["test_loss"]) == scratch.num_epochs
 
 
 @pytest.mark.parametrize("lambd", [0, 3])
 def test_mean_over_seeds_within_one_std_of_reference(scratch, lambd):
     """The mean of 8 seeds has a standard error of std/sqrt(8): one std is a band of about 2.8 of those."""
     mean, std = REFERENCE[lambd]
-    norms = scratch["train_many"]([float(lambd)] * 8, list(range(8)))[0].norm(dim=(1, 2))
+    norms = scratch.train_many([float(lambd)] * 8, list(range(8)))[0].norm(dim=(1, 2))
     assert abs(float(norms.mean()) - mean) < std, f"lambda={lambd}: mean over 8 seeds {norms.mean():.3f}"
     # and the spread is of the size the reference says (not a collapsed or exploding run)
     assert 0.3 * std < float(norms.std()) < 3 * std
@@ -133,15 +120,15 @@ def test_mean_over_seeds_within_one_std_of_reference(scratch, lambd):
 def test_weight_decay_generalizes_better_in_every_seed(scratch):
     """Properties the prose relies on: lambda = 3 trades training fit for a far lower test loss."""
     seeds = list(range(10, 20))
-    _, _, train_loss, test_loss = scratch["train_many"]([0.0] * 10 + [3.0] * 10, seeds * 2)
+    _, _, train_loss, test_loss = scratch.train_many([0.0] * 10 + [3.0] * 10, seeds * 2)
     assert bool((train_loss[:10] < train_loss[10:]).all())
     assert bool((test_loss[10:] < test_loss[:10] / 50).all())
 
 
 def test_train_many_reproduces_train(scratch):
-    w_many, b_many, train_loss, test_loss = scratch["train_many"]([0.0, 3.0, 3.0], [2, 2, 4])
+    w_many, b_many, train_loss, test_loss = scratch.train_many([0.0, 3.0, 3.0], [2, 2, 4])
     for k, (lambd, seed) in enumerate([(0, 2), (3, 2), (3, 4)]):
-        w, b, history = scratch["train"](lambd, seed)
+        w, b, history = scratch.train(lambd, seed)
         # the same algorithm with float32 sums in another order: equal to about 1e-6 of the weights' size
         assert max_relative_difference(w_many[k], w) < 1e-4
         assert float((b_many[k].reshape(1) - b).abs().max()) < 1e-4 * max(float(w.abs().max()), 1.0)
@@ -152,28 +139,26 @@ def test_lr_threshold_between_half_squared_error_and_mse(scratch):
     """Learner question 3, on 5 seeds: lr 0.03 converges with the half squared error, diverges with
     nn.MSELoss (= our loss at lr 0.06), and 0.05 diverges with either."""
     seeds = list(range(20, 25))
-    at = {lr: scratch["train_many"]([0.0] * 5, seeds, lr=lr)[2] for lr in (0.003, 0.03, 0.05, 0.06)}
+    at = {lr: scratch.train_many([0.0] * 5, seeds, lr=lr)[2] for lr in (0.003, 0.03, 0.05, 0.06)}
     assert bool((at[0.03] < at[0.003]).all())
     assert not bool((at[0.05] < 1e3).any()) and not bool((at[0.06] < 1e3).any())
     # and the real nn.MSELoss at lr 0.03 does what lr 0.06 does with ours
-    history = scratch["train"](0, seeds[0], lr=0.03, loss=torch.nn.MSELoss())[2]
+    history = scratch.train(0, seeds[0], lr=0.03, loss=torch.nn.MSELoss())[2]
     assert not history["train_loss"][-1] < 1e3
 
 
 # --- the concise version ----------------------------------------------------------------------------------
 
-def test_concise_recap_is_the_from_scratch_code():
-    """03_concise repeats 02's chapter code in a hidden cell; the two must not drift apart."""
-    recap = chapter_cells("03_concise.ipynb", tag="recap")
-    assert len(recap) == 1
-    scratch_code = "\n".join(cell.strip("\n") + "\n" for cell in chapter_cells("02_from_scratch.ipynb"))
-    assert recap[0].strip() == scratch_code.strip()
+def test_concise_uses_the_from_scratch_code_itself():
+    """03_concise imports 02's code instead of repeating it: the same objects, not copies."""
+    for name in ("make_data", "init_params", "train", "train_many", "l2_penalty", "lr", "num_epochs"):
+        assert getattr(weight_decay_concise, name) is getattr(weight_decay_from_scratch, name), name
 
 
 @pytest.mark.parametrize("wd,seed", [(3.0, 0), (3.0, 7), (0.5, 3)])
 def test_concise_matches_from_scratch(concise, wd, seed):
-    net, h_concise = concise["train_concise"](wd, seed)
-    w, b, h_scratch = concise["train"](wd, seed)
+    net, h_concise = concise.train_concise(wd, seed)
+    w, b, h_scratch = concise.train(wd, seed)
     assert max_relative_difference(net.weight.detach().T, w) < 1e-4
     assert float((net.bias.detach() - b).abs().max()) < 1e-4 * max(float(w.abs().max()), 1.0)
     assert h_concise["test_loss"][-1] == pytest.approx(h_scratch["test_loss"][-1], rel=1e-4)
@@ -186,7 +171,7 @@ def test_trainer_decays_weight_but_not_bias(concise):
         net.weight.fill_(2.0)
         net.bias.fill_(1.5)
     wd, lr = 3.0, 0.01
-    trainer = concise["make_trainer"](net, wd, lr)
+    trainer = concise.make_trainer(net, wd, lr)
     trainer.zero_grad()
     (0.0 * net(torch.ones(2, 4, dtype=torch.float64)).sum()).backward()      # gradients exist and are zero
     trainer.step()
@@ -216,9 +201,9 @@ def test_bias_learns_the_offset_unless_decayed(concise):
     def decay_everything(net, wd, lr):
         return torch.optim.SGD(net.parameters(), lr=lr, weight_decay=wd)
     seed = 1
-    (X, y), _, _ = concise["make_data"](seed, b=5.0)
-    for make_trainer, decay_bias in ((concise["make_trainer"], False), (decay_everything, True)):
-        net, _ = concise["train_concise"](3, seed=seed, b=5.0, lr=0.02, epochs=250, make_trainer=make_trainer)
+    (X, y), _, _ = concise.make_data(seed, b=5.0)
+    for make_trainer, decay_bias in ((concise.make_trainer, False), (decay_everything, True)):
+        net, _ = concise.train_concise(3, seed=seed, b=5.0, lr=0.02, epochs=250, make_trainer=make_trainer)
         assert abs(float(net.bias.detach()) - exact_bias(X, y, 3.0, decay_bias)) < 0.1
     assert abs(exact_bias(X, y, 3.0, False) - 5.0) < 0.2
     assert exact_bias(X, y, 3.0, True) < 1.0

@@ -1,47 +1,23 @@
 """The dropout chapter's measurement code: the activation-variance definition, the forward-hook tracker and
 Monte-Carlo dropout.
 
-The code is taken from the page that teaches it (the code cells tagged ``chapter-code`` in
-book/dropout/04_experiments.ipynb), so these tests check what the reader sees. The ``*_rejects_*`` tests run
-the same checks on broken variants of that code (made by editing its source text) and expect them to fail.
+The code is the page's own: regcourse.chapters.dropout_experiments is generated from the code cells tagged
+``chapter-code`` in book/dropout/04_experiments.ipynb, the page that teaches it, so these tests check what the
+reader sees. The ``*_rejects_*`` tests run the same checks on broken variants of that code (made by editing
+its source text with ``regcourse.chapters.edited``) and expect them to fail.
 """
-from pathlib import Path
-
-import nbformat
 import pytest
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "book" / "dropout" / "04_experiments.ipynb"
+from regcourse.chapters import dropout_experiments, edited
+
 SEEDS = range(4)
-
-
-def chapter_source() -> list[str]:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = [c.source for c in nb.cells
-             if c.cell_type == "code" and "chapter-code" in c.metadata.get("tags", [])]
-    assert cells, f"no code cell tagged 'chapter-code' in {NOTEBOOK}"
-    return cells
-
-
-def load_chapter(replace: tuple[str, str] | None = None) -> dict:
-    """Execute the chapter code in a fresh namespace (after torch, nn and F, which the page imports first);
-    ``replace=(old, new)`` edits its source first."""
-    sources = chapter_source()
-    if replace is not None:
-        old, new = replace
-        assert any(old in s for s in sources), f"{old!r} no longer occurs in the chapter code"
-        sources = [s.replace(old, new) for s in sources]
-    ns: dict = {"torch": torch, "nn": nn, "F": nn.functional}
-    for i, source in enumerate(sources):
-        exec(compile(source, f"{NOTEBOOK.name}[chapter-code {i}]", "exec"), ns)
-    return ns
 
 
 @pytest.fixture(scope="module")
 def chapter():
-    return load_chapter()
+    return dropout_experiments
 
 
 def _net(p1=0.2, p2=0.5):
@@ -67,25 +43,25 @@ def check_unit_variance(unit_variance):
 
 
 def test_unit_variance_is_per_unit_across_batch_then_averaged(chapter):
-    check_unit_variance(chapter["unit_variance"])
+    check_unit_variance(chapter.unit_variance)
 
 
 def test_unit_variance_returns_a_float_and_does_not_need_gradients(chapter):
     H = torch.randn(10, 3, requires_grad=True)
-    assert isinstance(chapter["unit_variance"](H * 2), float)
+    assert isinstance(chapter.unit_variance(H * 2), float)
 
 
 def test_checks_reject_whole_tensor_variance():
-    broken = load_chapter(replace=("H.detach().double().var(dim=0, unbiased=False).mean()",
-                                   "H.detach().double().var(unbiased=False)"))
+    broken = edited(dropout_experiments, "H.detach().double().var(dim=0, unbiased=False).mean()",
+                                   "H.detach().double().var(unbiased=False)")
     with pytest.raises(AssertionError, match="two-unit example"):
-        check_unit_variance(broken["unit_variance"])
+        check_unit_variance(broken.unit_variance)
 
 
 def test_checks_reject_unbiased_variance():
-    broken = load_chapter(replace=("unbiased=False", "unbiased=True"))
+    broken = edited(dropout_experiments, "unbiased=False", "unbiased=True")
     with pytest.raises(AssertionError):
-        check_unit_variance(broken["unit_variance"])
+        check_unit_variance(broken.unit_variance)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -94,7 +70,7 @@ def test_checks_reject_unbiased_variance():
 def test_tracker_records_every_n_steps_and_the_untrained_network(chapter):
     net = _net()
     X = torch.randn(64, 8)
-    tracker = chapter["VarianceTracker"]({"h1": net[1], "h2": net[4]}, X, every=3, mode="eval")
+    tracker = chapter.VarianceTracker({"h1": net[1], "h2": net[4]}, X, every=3, mode="eval")
     tracker.record(net, 0)
     for step in range(1, 10):
         tracker(net, step)
@@ -106,16 +82,16 @@ def test_tracker_measures_the_hooked_module_output(chapter):
     torch.manual_seed(0)
     net = _net(0.0, 0.0)
     X = torch.randn(128, 8)
-    tracker = chapter["VarianceTracker"]({"h1": net[1]}, X, every=1, mode="eval")
+    tracker = chapter.VarianceTracker({"h1": net[1]}, X, every=1, mode="eval")
     tracker.record(net, 0)
     with torch.no_grad():
         H1 = torch.relu(net[0](X))
-    assert tracker.values["h1"][0] == pytest.approx(chapter["unit_variance"](H1), rel=1e-12)
+    assert tracker.values["h1"][0] == pytest.approx(chapter.unit_variance(H1), rel=1e-12)
 
 
 def test_tracker_removes_its_hooks_and_restores_the_mode(chapter):
     net = _net()
-    tracker = chapter["VarianceTracker"]({"h1": net[1], "d2": net[5]}, torch.randn(32, 8), every=1, mode="train")
+    tracker = chapter.VarianceTracker({"h1": net[1], "d2": net[5]}, torch.randn(32, 8), every=1, mode="train")
     for training in (True, False):
         net.train(training)
         tracker.record(net, 1)
@@ -125,7 +101,7 @@ def test_tracker_removes_its_hooks_and_restores_the_mode(chapter):
 
 def test_tracker_removes_its_hooks_after_an_exception(chapter):
     net = _net()
-    tracker = chapter["VarianceTracker"]({"h1": net[1]}, torch.randn(4, 5), every=1, mode="eval")  # wrong width
+    tracker = chapter.VarianceTracker({"h1": net[1]}, torch.randn(4, 5), every=1, mode="eval")  # wrong width
     net.train()
     with pytest.raises(RuntimeError):
         tracker.record(net, 1)
@@ -141,8 +117,8 @@ def test_tracker_eval_mode_is_deterministic_and_train_mode_adds_the_dropout_vari
         torch.manual_seed(seed)
         net = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Dropout(p))
         X = torch.randn(4096, 8)
-        before = chapter["VarianceTracker"]({"h": net[1]}, X, every=1, mode="eval")
-        after = chapter["VarianceTracker"]({"h": net[2]}, X, every=1, mode="train")
+        before = chapter.VarianceTracker({"h": net[1]}, X, every=1, mode="eval")
+        after = chapter.VarianceTracker({"h": net[2]}, X, every=1, mode="train")
         for _ in range(2):
             before.record(net, 0)
             after.record(net, 0)
@@ -155,10 +131,10 @@ def test_tracker_eval_mode_is_deterministic_and_train_mode_adds_the_dropout_vari
 
 
 def test_checks_reject_a_tracker_that_measures_in_the_wrong_mode():
-    broken = load_chapter(replace=('net.train(self.mode == "train")', 'net.train(True)'))
+    broken = edited(dropout_experiments, 'net.train(self.mode == "train")', 'net.train(True)')
     torch.manual_seed(0)
     net = _net(0.5, 0.5)
-    tracker = broken["VarianceTracker"]({"d": net[2]}, torch.randn(256, 8), every=1, mode="eval")
+    tracker = broken.VarianceTracker({"d": net[2]}, torch.randn(256, 8), every=1, mode="eval")
     tracker.record(net, 0)
     tracker.record(net, 0)
     assert tracker.values["d"][0] != tracker.values["d"][1]     # eval mode would give equal numbers
@@ -172,7 +148,7 @@ def test_tracker_works_as_fit_callback(chapter):
     X, y = torch.randn(200, 8, generator=g), torch.randint(0, 3, (200,), generator=g)
     data = SimpleNamespace(X_train=X, y_train=y, X_test=X[:50], y_test=y[:50])
     net = _net()
-    tracker = chapter["VarianceTracker"]({"h1": net[1]}, X[:50], every=2, mode="eval")
+    tracker = chapter.VarianceTracker({"h1": net[1]}, X[:50], every=2, mode="eval")
     fit(net, data, epochs=2, lr=0.1, batch_size=50, on_batch=tracker, progress=False, generator=g)
     assert tracker.steps == [2, 4, 6, 8]
 
@@ -181,7 +157,7 @@ def test_tracker_works_as_fit_callback(chapter):
 # mc_dropout_predict
 
 def test_mc_dropout_spread_is_zero_without_dropout_and_positive_with_it(chapter):
-    mc_dropout_predict = chapter["mc_dropout_predict"]
+    mc_dropout_predict = chapter.mc_dropout_predict
     torch.manual_seed(0)
     X = torch.randn(5, 8)
     r0 = mc_dropout_predict(_net(0.0, 0.0), X, T=10)
@@ -207,7 +183,7 @@ def test_mc_dropout_mean_approaches_the_average_of_the_thinned_networks(chapter)
         H = torch.relu(net[0](X))
         exact = sum(torch.softmax(net[3](H * torch.tensor(m) / 0.5), dim=1)
                     for m in ([0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0])) / 4
-    r = chapter["mc_dropout_predict"](net, X, T=4000)
+    r = chapter.mc_dropout_predict(net, X, T=4000)
     torch.testing.assert_close(r["mean"], exact, atol=0.03, rtol=0)
 
 
@@ -215,16 +191,16 @@ def test_mc_dropout_keeps_other_layers_in_eval_and_leaves_eval_mode(chapter):
     net = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
     net.train()
     running = net[1].running_mean.clone()
-    chapter["mc_dropout_predict"](net, torch.randn(32, 8) + 3, T=5)
+    chapter.mc_dropout_predict(net, torch.randn(32, 8) + 3, T=5)
     assert torch.equal(net[1].running_mean, running)  # batch norm stayed in evaluation mode
     assert not any(m.training for m in net.modules())
 
 
 def test_checks_reject_mc_dropout_that_switches_on_the_whole_network():
-    broken = load_chapter(replace=("    net.eval()\n    for module", "    net.train()\n    for module"))
+    broken = edited(dropout_experiments, "    net.eval()\n    for module", "    net.train()\n    for module")
     net = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
     running = net[1].running_mean.clone()
-    broken["mc_dropout_predict"](net, torch.randn(32, 8) + 3, T=5)
+    broken.mc_dropout_predict(net, torch.randn(32, 8) + 3, T=5)
     assert not torch.equal(net[1].running_mean, running)  # the test above would catch this
 
 
@@ -233,7 +209,7 @@ def test_mc_dropout_is_repeatable_after_seeding(chapter):
     net = _net()
     X = torch.randn(3, 8)
     set_seed(1)
-    a = chapter["mc_dropout_predict"](net, X, T=4)["samples"]
+    a = chapter.mc_dropout_predict(net, X, T=4)["samples"]
     set_seed(1)
-    b = chapter["mc_dropout_predict"](net, X, T=4)["samples"]
+    b = chapter.mc_dropout_predict(net, X, T=4)["samples"]
     assert torch.equal(a, b)
