@@ -8,7 +8,7 @@ nbgrader's Gradebook API. The tests then check each student's per-test-cell scor
 Submissions are made the way a student makes them: the *student version* (release) with the solution cells
 filled in (from the source notebook), then edited to carry a mistake, a cheat or a breakage.
 
-The two classes run in parallel under `pytest -n 2 --dist loadscope`.
+The classes run in parallel under `pytest -n 2 --dist loadscope`.
 """
 from __future__ import annotations
 
@@ -468,6 +468,210 @@ def feedback_of(run, student, grade_id):
     """The error message a student reads under one test cell of their autograded notebook."""
     nb = nbformat.read(run["course"] / "autograded" / student / "dropout" / "dropout.ipynb", as_version=4)
     return "\n".join(f"{o.ename}: {o.evalue}" for o in cell(nb, grade_id).outputs if o.output_type == "error")
+
+
+# ------------------------------------------------------------------------------------------ dropout backward
+
+DB_ALT = {
+    "dropout_layer": '''def dropout_forward(X, p, generator=None):
+    if p < 0 or p >= 1:
+        raise ValueError("dropout: p must satisfy 0 <= p < 1")
+    keep = torch.bernoulli(torch.full(X.shape, 1.0 - p, dtype=X.dtype), generator=generator)
+    scale = 1.0 / (1.0 - p)
+    return X * keep * scale, {"keep": keep, "scale": scale}
+
+
+def dropout_backward(dout, cache):
+    return dout * cache["keep"] * cache["scale"]
+''',
+    "gradient_check": '''import numpy as np
+
+
+def relative_error(a, b):
+    a = torch.as_tensor(a).detach().double().numpy()
+    b = torch.as_tensor(b).detach().double().numpy()
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def numerical_gradient(f, x, h=1e-6):
+    grad = np.zeros(x.numel())
+    for i in range(x.numel()):
+        step = torch.zeros(x.numel(), dtype=x.dtype)
+        step[i] = h
+        step = step.reshape(x.shape)
+        grad[i] = (float(f(x + step)) - float(f(x - step))) / (2 * h)
+    return torch.from_numpy(grad).reshape(x.shape)
+
+
+def gradient_check(forward, backward, X, dout, seed, h=1e-6):
+    X = X.to(torch.float64)
+    dout = dout.to(torch.float64)
+    _, cache = forward(X, make_generator(seed))
+    dX = backward(dout, cache)
+
+    def L(Z):
+        out, _ = forward(Z, make_generator(seed))
+        return (out * dout).sum()
+
+    return relative_error(dX, numerical_gradient(L, X, h))
+''',
+    "dropconnect": '''def dropconnect_forward(X, W, b, p, generator=None):
+    if not (0.0 <= p < 1.0):
+        raise ValueError(f"DropConnect needs 0 <= p < 1, got {p}")
+    M = (torch.rand(W.shape, generator=generator, dtype=W.dtype) > p).to(W.dtype)
+    W_tilde = M * W / (1.0 - p)
+    out = torch.einsum("bi,io->bo", X, W_tilde) + b
+    return out, {"X": X, "M": M, "W_tilde": W_tilde, "p": p}
+
+
+def dropconnect_backward(dout, cache):
+    dX = torch.einsum("bo,io->bi", dout, cache["W_tilde"])
+    dW = cache["M"] * torch.einsum("bi,bo->io", cache["X"], dout) / (1.0 - cache["p"])
+    db = dout.sum(dim=0)
+    return dX, dW, db
+
+
+def check_dropconnect(X, W, b, dout, p, seed):
+    def fwd_X(Z, g):
+        return dropconnect_forward(Z, W.double(), b.double(), p, g)
+
+    def fwd_W(Z, g):
+        return dropconnect_forward(X.double(), Z, b.double(), p, g)
+
+    def fwd_b(Z, g):
+        return dropconnect_forward(X.double(), W.double(), Z, p, g)
+
+    errs = []
+    for k, (fwd, arg) in enumerate([(fwd_X, X), (fwd_W, W), (fwd_b, b)]):
+        errs.append(gradient_check(fwd, lambda d, c, k=k: dropconnect_backward(d, c)[k], arg, dout, seed))
+    return tuple(errs)
+''',
+}
+DB_HARDCODED = [("gradient_check", "return relative_error(analytic, numerical_gradient(loss, X, h))", "return 0.0"),
+                ("dropconnect", "return err_X, err_W, err_b", "return 0.0, 0.0, 0.0")]
+# Each mistake: the edits, and the autograded tests that target it (every other test must keep its points).
+DB_MISTAKES = {
+    # a new mask in the backward pass: the backward test, and the gradient check of the student's own layer
+    "newmask": ([("dropout_layer", "mask, p = cache\n", "_, p = cache\n    mask = torch.rand(dout.shape) >= p\n")],
+                {"test_dropout_backward", "test_gradient_check"}),
+    # the mask in a global variable: right when backward follows its own forward, wrong after a second forward
+    "globalmask": ([("dropout_layer", "    cache = (mask, p)\n", "    global last_mask\n    last_mask = mask\n"
+                     "    cache = (None, p)\n"),
+                    ("dropout_layer", "    mask, p = cache\n    return dout * mask", "    _, p = cache\n"
+                     "    return dout * last_mask")],
+                   {"test_dropout_backward"}),
+    # keeps with probability p: self-consistent, so only the forward pass's statistics show it
+    "keepmask": ([("dropout_layer", "dtype=X.dtype) >= p", "dtype=X.dtype) < p")], {"test_dropout_forward"}),
+    # a forward difference: exact on the (linear) layers, wrong by O(h) on the checker's own test
+    "forwarddiff": ([("gradient_check", "flat[i] = old - h\n        f_minus", "flat[i] = old\n        f_minus"),
+                     ("gradient_check", "(f_plus - f_minus) / (2 * h)", "(f_plus - f_minus) / h")],
+                    {"test_numerical_gradient"}),
+    # one generator for all evaluations: every evaluation of the loss draws a new mask
+    "onegenerator": ([("gradient_check", "    def loss(Z):   # a fresh generator with the same seed: the same mask "
+                       "in every evaluation\n        return float((forward(Z, make_generator(seed))",
+                       "    g = make_generator(seed)\n\n    def loss(Z):\n        return float((forward(Z, g)")],
+                     {"test_gradient_check", "test_check_dropconnect"}),
+    # dropout on the inputs, called DropConnect: self-consistent, the forward test names it
+    "dropunits": ([("dropconnect", "mask = torch.rand(W.shape, generator=generator, dtype=W.dtype) >= p",
+                    "mask = (torch.rand(W.shape[0], 1, generator=generator, dtype=W.dtype) >= p).expand_as(W)")],
+                  {"test_dropconnect_forward"}),
+    # dropped weights get a gradient: the backward test, and the student's own check sees it
+    "dwunmasked": ([("dropconnect", "dW = (X.T @ dout) * mask / (1 - p)", "dW = (X.T @ dout) / (1 - p)")],
+                   {"test_dropconnect_backward", "test_check_dropconnect"}),
+    # the checkers hard-coded to report success
+    "hardcoded": (DB_HARDCODED, {"test_gradient_check", "test_check_dropconnect"}),
+    # a forward pass without 1/(1-p), and `abs` redefined to hide it from the tests' own comparisons
+    "shadowabs": ([("dropout_layer", "out = X * mask / (1 - p)", "out = X * mask"),
+                   ("dropout_layer", "def dropout_forward(", "def abs(x):\n    return 0.0\n\n\ndef dropout_forward(")],
+                  {"test_dropout_forward", "test_gradient_check"}),
+}
+
+
+def db_submissions(course):
+    a = "dropout_backward"
+    submit(course, "full", a, filled(course, a))
+    shutil.copytree(course / "exercises" / a, course / "submitted" / "blank" / a)
+    alt = filled(course, a)
+    for grade_id, source in DB_ALT.items():
+        cell(alt, grade_id).source = source
+    submit(course, "alt", a, alt)
+    for student, (edits, _) in DB_MISTAKES.items():
+        nb = filled(course, a)
+        for grade_id, old, new in edits:
+            edit(nb, grade_id, old, new)
+        submit(course, student, a, nb)
+    # cheats: a wrong relative_error plus a patch of what the tests call; a patch of the helpers
+    nb = filled(course, a)
+    edit(nb, "gradient_check", "return float(((a - b).abs()", "return 0.0 * float(((a - b).abs()")
+    cell(nb, "gradient_check").source = HACK_ALLCLOSE + cell(nb, "gradient_check").source
+    submit(course, "hackallclose", a, nb)
+    nb = filled(course, a)
+    edit(nb, "dropout_layer", "return dout * mask / (1 - p)", "return dout")
+    cell(nb, "dropout_layer").source = REDEFINE_HELPERS + cell(nb, "dropout_layer").source
+    submit(course, "hackhelper", a, nb)
+    # hard-coded checkers whose test cells are emptied or deleted: the grader restores them
+    nb = filled(course, a)
+    for grade_id, old, new in DB_HARDCODED:
+        edit(nb, grade_id, old, new)
+    cell(nb, "test_gradient_check").source = "pass\n"
+    nb.cells.remove(cell(nb, "test_check_dropconnect"))
+    submit(course, "editedtests", a, nb)
+
+
+@pytest.fixture(scope="class")
+def dbk(tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp("db"), "dropout_backward")
+    db_submissions(course)
+    proc, seconds = run_autograde(course, "dropout_backward", f"--Execute.timeout={LOOP_TIMEOUT}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scores, totals = read_scores(course, "dropout_backward")
+    return {"course": course, "scores": scores, "totals": totals, "log": proc.stderr,
+            "full": autograded_tests(course, "dropout_backward")}
+
+
+def db_feedback_of(run, student, grade_id):
+    nb = nbformat.read(run["course"] / "autograded" / student / "dropout_backward" / "dropout_backward.ipynb",
+                       as_version=4)
+    return "\n".join(f"{o.ename}: {o.evalue}" for o in cell(nb, grade_id).outputs if o.output_type == "error")
+
+
+@pytest.mark.slow
+class TestDropoutBackwardGrading:
+    def test_exercises_in_sync_with_solutions(self, dbk):
+        assert_in_sync(dbk["course"], "dropout_backward")
+
+    def test_solution_full_marks_blank_zero(self, dbk):
+        assert dbk["scores"]["full"] == dbk["full"], "the solution must score full marks on every autograded test"
+        assert sum(dbk["full"].values()) == 13
+        assert all(v == 0 for v in dbk["scores"]["blank"].values()), f"blank: {dbk['scores']['blank']}"
+        assert dbk["totals"]["blank"] == 0
+
+    def test_correct_but_different_gets_full_marks(self, dbk):
+        assert dbk["scores"]["alt"] == dbk["full"]
+
+    @pytest.mark.parametrize("student", sorted(DB_MISTAKES))
+    def test_mistake_loses_exactly_its_tests(self, dbk, student):
+        assert_lost_exactly(dbk["scores"][student], dbk["full"], DB_MISTAKES[student][1], student)
+
+    def test_feedback_names_the_mistake(self, dbk):
+        assert "must use the mask of the forward pass" in db_feedback_of(dbk, "newmask", "test_dropout_backward")
+        assert "global variable" in db_feedback_of(dbk, "globalmask", "test_dropout_backward")
+        assert "probability of DROPPING" in db_feedback_of(dbk, "keepmask", "test_dropout_forward")
+        assert "central difference" in db_feedback_of(dbk, "forwarddiff", "test_numerical_gradient")
+        assert "Is the mask the same in every evaluation" in db_feedback_of(dbk, "onegenerator",
+                                                                             "test_gradient_check")
+        assert "dropping INPUT UNITS" in db_feedback_of(dbk, "dropunits", "test_dropconnect_forward")
+        assert "also for the DROPPED weights" in db_feedback_of(dbk, "dwunmasked", "test_dropconnect_backward")
+
+    def test_patching_torch_or_the_helpers_scores_zero(self, dbk):
+        for student in ("hackallclose", "hackhelper"):
+            assert all(v == 0 for v in dbk["scores"][student].values()), f"{student}: {dbk['scores'][student]}"
+            review = [line for line in dbk["log"].splitlines() if "REVIEW" in line and f"'{student}'" in line]
+            assert len(review) == 1, review
+
+    def test_edited_and_deleted_tests_are_restored(self, dbk):
+        assert_lost_exactly(dbk["scores"]["editedtests"], dbk["full"],
+                            {"test_gradient_check", "test_check_dropconnect"}, "edited/deleted tests")
 
 
 # ------------------------------------------------------------------------------ the helpers, directly
