@@ -2,10 +2,14 @@
 and setting. Every claim of the book is asserted in a hidden cell next to its numbers, so a chapter that
 executes under a setting is a chapter whose sentences hold under it.
 
-Settings: REGCOURSE_SEED_OFFSET = 0, 1, 2, 3 (machine's default threads) and offset 0 with
-OMP_NUM_THREADS=1. Usage (from the repository root, or through scripts/check_claims.sh):
+Settings: REGCOURSE_SEED_OFFSET = 0, 1, 2, 3, each kernel with the threads the book build gives it (the
+machine's cores divided by --jobs; one thread with the default --jobs 2, as scripts/execute_chapters.py runs
+the chapters), then offset 0 with the other thread count (all cores with --jobs 2; one thread with --jobs 1),
+so that both one thread and several threads are checked. --jobs kernels run side by side (default 2: two
+single-thread kernels use two cores better than one two-thread kernel). Usage (from the repository root, or
+through scripts/check_claims.sh):
 
-    python scripts/check_claims.py [--offsets 0 1 2 3] [--no-single-thread] [chapter.ipynb ...]
+    python scripts/check_claims.py [--offsets 0 1 2 3] [--jobs 2] [--no-other-threads] [chapter.ipynb ...]
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import os
 import re
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -58,35 +63,54 @@ def run(path: Path, env: dict[str, str], timeout: int) -> tuple[bool, str]:
                 os.environ[k] = v
 
 
+def run_one(path: Path, env: dict[str, str], timeout: int) -> tuple[bool, str, float]:
+    t = time.time()
+    ok, message = run(path, env, timeout)
+    return ok, message, time.time() - t
+
+
+def setting(offset: int, threads: int) -> tuple[str, dict[str, str]]:
+    label = f"offset {offset}, {threads} thread{'s' if threads > 1 else ''}"
+    return label, {"REGCOURSE_SEED_OFFSET": str(offset), "OMP_NUM_THREADS": str(threads),
+                   "MKL_NUM_THREADS": str(threads)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("chapters", nargs="*", type=Path, help="notebooks (default: every chapter of _toc.yml)")
     parser.add_argument("--offsets", nargs="+", type=int, default=[0, 1, 2, 3])
-    parser.add_argument("--no-single-thread", action="store_true", help="skip the OMP_NUM_THREADS=1 run")
+    parser.add_argument("--jobs", type=int, default=2, help="kernels side by side (default 2)")
+    parser.add_argument("--no-other-threads", action="store_true",
+                        help="skip the offset-0 run with the other thread count")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     chapters = [p.resolve() for p in args.chapters] or chapters_in_toc()
     missing = [str(p) for p in chapters if not p.exists()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
-    settings = [(f"offset {k}", {"REGCOURSE_SEED_OFFSET": str(k)}) for k in args.offsets]
-    if not args.no_single_thread:
-        settings.append(("offset 0, 1 thread", {"REGCOURSE_SEED_OFFSET": "0", "OMP_NUM_THREADS": "1",
-                                                 "MKL_NUM_THREADS": "1"}))
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // args.jobs)
+    batches = [(args.jobs, [setting(k, threads) for k in args.offsets])]
+    if not args.no_other_threads:
+        other = cores if threads == 1 else 1
+        if other != threads:       # alone, so that a multi-thread kernel has the cores to itself
+            batches.append((1 if other > 1 else args.jobs, [setting(0, other)]))
     os.environ.setdefault("REGCOURSE_NO_PROGRESS", "1")
-    failures, start = 0, time.time()
-    rows = []
-    for label, env in settings:
-        for path in chapters:
-            t = time.time()
-            ok, message = run(path, env, args.timeout)
-            failures += not ok
-            name = str(path.relative_to(ROOT).with_suffix(""))
-            rows.append((name, label, message, time.time() - t))
-            print(f"{name:<50} {label:<20} {message}  ({time.time() - t:.0f} s)", flush=True)
-    print(f"\n{len(rows) - failures} of {len(rows)} chapter runs passed in {time.time() - start:.0f} s.")
+    failures, start, n = 0, time.time(), 0
+    for jobs, settings in batches:
+        runs = [(label, env, path) for label, env in settings for path in chapters]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run_one, path, env, args.timeout) for _, env, path in runs]
+            for (label, _, path), future in zip(runs, futures):
+                ok, message, seconds = future.result()
+                failures += not ok
+                n += 1
+                name = str(path.relative_to(ROOT).with_suffix(""))
+                print(f"{name:<50} {label:<20} {message}  ({seconds:.0f} s)", flush=True)
+    print(f"\n{n - failures} of {n} chapter runs passed in {time.time() - start:.0f} s.")
     return 1 if failures else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,96 @@
+"""Execute the book's chapters two at a time into the build's execution cache, before Sphinx reads them.
+
+`jupyter-book build` executes the notebooks one after the other, each kernel with torch's default two threads.
+The course's networks are small: a second torch thread in one kernel is mostly idle, while two single-thread
+kernels side by side use both cores (benchmarks/results.md measures both ways). So this script runs every
+chapter whose current code has no successful record in `_build/.jupyter_cache`, with `--jobs` kernels at a
+time and one torch thread each, and stores each result in the cache exactly as myst-nb would. The Sphinx build
+that follows finds every chapter cached and executes nothing.
+
+A chapter that fails is recorded as failed (with its traceback) and the script goes on with the others; the
+build then shows the error and `scripts/check_execution.py` names the notebook and the cell.
+
+    python scripts/execute_chapters.py [--jobs 2] [--timeout 900]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import nbformat
+from jupyter_cache import get_cache
+from jupyter_cache.base import CacheBundleIn
+from jupyter_cache.cache.db import NbProjectRecord
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_execution import ROOT, book_notebooks  # noqa: E402  (one definition of "the book's notebooks")
+
+CACHE = ROOT / "_build" / ".jupyter_cache"
+
+
+def execute(path: str, timeout: int, threads: int) -> tuple[str, dict, float, str | None]:
+    """Run one notebook in a fresh kernel (in its own folder, as the build does); return it executed."""
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    # The kernel inherits this worker's environment: one torch/OpenMP thread per kernel.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    nb = nbformat.read(path, as_version=4)
+    result = single_nb_execution(nb, cwd=str(Path(path).parent), allow_errors=False, timeout=timeout,
+                                 meta_override=True)
+    return path, nb, result.time, (result.exc_string if result.err is not None else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=2, help="kernels at a time (default 2)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell (as _config.yml)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+
+    CACHE.parent.mkdir(exist_ok=True)
+    cache = get_cache(str(CACHE))
+    todo = []
+    for path in book_notebooks():
+        try:
+            cache.match_cache_notebook(nbformat.read(path, as_version=4))
+        except KeyError:
+            todo.append(path)
+    if not todo:
+        print("execute_chapters: every chapter's current code is already in the cache.")
+        return 0
+    # Longest first (by the last recorded run, if any) so that two workers finish close together.
+    last = {Path(r.uri).resolve(): r.data.get("execution_seconds", 0) for r in cache.list_cache_records()}
+    todo.sort(key=lambda p: -last.get(p.resolve(), 0))
+    print(f"execute_chapters: {len(todo)} chapter(s) to run, {args.jobs} at a time, {threads} thread(s) each",
+          flush=True)
+
+    start, failed = time.time(), []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(execute, str(p), args.timeout, threads) for p in todo]
+        for future in as_completed(futures):
+            path, nb, seconds, error = future.result()
+            name = Path(path).relative_to(ROOT)
+            record = cache.add_nb_to_project(path)
+            NbProjectRecord.remove_tracebacks([record.pk], cache.db)
+            if error is None:
+                cache.cache_notebook_bundle(CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds}),
+                                            check_validity=False, overwrite=True)
+                print(f"  {name}: {seconds:.0f} s", flush=True)
+            else:
+                NbProjectRecord.set_traceback(record.uri, error, cache.db)
+                failed.append(name)
+                print(f"  {name}: FAILED after {seconds:.0f} s (the build will show where)", flush=True)
+    print(f"execute_chapters: {len(todo) - len(failed)} of {len(todo)} ran without error in "
+          f"{time.time() - start:.0f} s", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
