@@ -56,7 +56,8 @@ def course_root(path: str | os.PathLike | None = None) -> Path:
 
 def _env() -> dict:
     env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"   # nbgrader runs `alembic` and kernels from PATH
+    # nbgrader runs `alembic` and kernels from PATH, the sandbox `bwrap`: the venv first, the system's after
+    env["PATH"] = os.pathsep.join(p for p in [str(BIN), env.get("PATH", ""), os.defpath] if p)
     env.setdefault("REGCOURSE_NO_PROGRESS", "1")
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     return env
@@ -82,14 +83,18 @@ _QUIET = [
                 r"Autograding|Generating feedback|Copying |Removing existing|Loading config file|"
                 r"Using late submission penalty method|Removing|Updating/creating|Making directory|"
                 r"Setting destination file permissions"), "progress"),
+    (re.compile(r"\| INFO\]"), "INFO lines"),
+    (re.compile(r"Late submission penalty: None"), "late penalties of 0 (penalty method none)"),
     (re.compile(r"^\s*$"), "blank"),
 ]
 
 
 def _filter(lines, verbose: bool):
-    shown, hidden = [], {}
+    shown, hidden, why = [], {}, None
     for line in lines:
         line = line.rstrip("\n")
+        if why and line.startswith((" ", "\t")) and not verbose:
+            continue           # the indented continuation (source line, traceback) of a hidden line
         why = None if verbose else next((w for pat, w in _QUIET if pat.search(line)), None)
         if why:
             hidden[why] = hidden.get(why, 0) + 1
@@ -511,8 +516,10 @@ def table(root: Path, assignment: str) -> list[dict]:
             for nb in sub.notebooks:
                 for g in nb.grades:
                     row["cells"][g.name] = g.score
-                    if g.needs_manual_grade:
-                        kind = next((c["kind"] for c in cells if c["id"] == g.name), "?")
+                    kind = next((c["kind"] for c in cells if c["id"] == g.name), "?")
+                    if kind == "auto" and g.auto_score is None and g.manual_score is None:
+                        row["failed"] = True       # nbgrader could not run it: its ERROR lines say why
+                    elif g.needs_manual_grade:
                         why = {"task": "plot/task", "answer": "written answer"}.get(kind, "check")
                         if kind == "answer" and g.name in texts and not texts[g.name]:
                             why = "written answer (BLANK)"
@@ -520,6 +527,8 @@ def table(root: Path, assignment: str) -> list[dict]:
                             why += f", graded {g.manual_score:g} before the resubmission: check again"
                         row["todo"].append(f"{g.name} ({why})")
                 row["penalty"] += float(nb.late_submission_penalty or 0)
+            if row.pop("failed", False):
+                row["todo"] = ["NOT AUTOGRADED: nbgrader failed on this submission (its ERROR lines say why)"]
             row["raw_score"] = float(sub.score)
             row["score"] = max(0.0, float(sub.score) - row["penalty"])
             rows.append(row)
@@ -531,18 +540,24 @@ def print_table(root: Path, assignment: str) -> list[dict]:
     cells = graded_cells(root, assignment)
     auto = [c for c in cells if c["kind"] == "auto"]
     auto_max = sum(c["points"] for c in auto)
-    print(f"\n{assignment}: autograded tests /{auto_max:g}, total /{rows[0]['max_score']:g} if rows else 0 "
-          "(manual parts count once graded)" if rows else f"{assignment}: no students")
-    head = f"{'student':<22} {'LMS id':>8} {'late':>4} {'auto':>6} {'total':>6}  to grade by hand"
+    if not rows:
+        print(f"{assignment}: no students in the gradebook (import the roster, or collect).")
+        return rows
+    print(f"\n{assignment}: auto = autograded tests (/{auto_max:g}); total (/{rows[0]['max_score']:g}) counts the "
+          "parts graded by hand once they are graded")
+    head = f"{'student':<8} {'name':<24} {'LMS id':>8} {'late':>4} {'auto':>5} {'total':>5}  by hand"
     print(head)
     print("-" * len(head))
     for r in rows:
+        name = f"{r['last_name']}, {r['first_name']}".strip(", ")[:24]
         if not r["submitted"]:
-            print(f"{r['student_id']:<22} {r['lms_user_id']:>8} {'':>4} {'-':>6} {'-':>6}  NO SUBMISSION")
+            print(f"{r['student_id']:<8} {name:<24} {r['lms_user_id']:>8} {'':>4} {'-':>5} {'-':>5}  NO SUBMISSION")
             continue
         a = sum(r["cells"].get(c["id"]) or 0 for c in auto)
-        print(f"{r['student_id']:<22} {r['lms_user_id']:>8} {'LATE' if r['late'] else '':>4} {a:>6g} "
-              f"{r['score']:>6g}  {len(r['todo'])} cells")
+        todo = "done" if not r["todo"] else r["todo"][0] if r["todo"][0].startswith("NOT") else \
+            f"{len(r['todo'])} to grade"
+        print(f"{r['student_id']:<8} {name:<24} {r['lms_user_id']:>8} {'LATE' if r['late'] else '':>4} {a:>5g} "
+              f"{r['score']:>5g}  {todo}")
     todo = [(r["student_id"], t) for r in rows for t in r["todo"]]
     print(f"\nneeds manual grading ({len(todo)} cells, {len({s for s, _ in todo})} students):")
     for sid in sorted({s for s, _ in todo}):
