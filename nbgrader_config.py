@@ -58,6 +58,13 @@ _sandbox_spec = importlib.util.spec_from_file_location(
 _sandbox = importlib.util.module_from_spec(_sandbox_spec)
 _sandbox_spec.loader.exec_module(_sandbox)
 _sandbox.install(c)
+# Math in the formgrader and the feedback: MathJax 3 from book/_static/mathjax/ (offline), not MathJax 2 from a CDN.
+# regcourse/templates/base/mathjax.html.j2 replaces nbconvert's macro; nbgrader's own templates come first.
+import nbgrader  # noqa: E402
+
+c.HTMLExporter.extra_template_basedirs = [
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+    os.path.join(list(_spec.submodule_search_locations)[0], "templates")]
 # Limits of one submission (the solutions run in about a minute; see the instructor guide).
 c.SandboxedExecute.wall_timeout = 900      # seconds for the whole notebook, kernel start included
 c.SandboxedExecute.memory_mb = 4096

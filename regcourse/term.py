@@ -83,6 +83,9 @@ _QUIET = [
                 r"Autograding|Generating feedback|Copying |Removing existing|Loading config file|"
                 r"Using late submission penalty method|Removing|Updating/creating|Making directory|"
                 r"Setting destination file permissions"), "progress"),
+    (re.compile(r"Config option `display_data_priority` not recognized"),
+     "nbconvert's note that a feedback preprocessor ignores an exporter option"),
+    (re.compile(r"Alternative text is missing on \d+ image"), "nbconvert's note on plots without alt text"),
     (re.compile(r"\| INFO\]"), "INFO lines"),
     (re.compile(r"Late submission penalty: None"), "late penalties of 0 (penalty method none)"),
     (re.compile(r"^\s*$"), "blank"),
@@ -614,6 +617,9 @@ def offline_mathjax(root: Path, html: Path) -> bool:
     True if the math is now offline."""
     local = root / "book" / "_static" / "mathjax" / "tex-chtml.js"
     text = _SUMMARY.sub(lambda m: f"{m[1]}{m[3]} <code>{m[2]}</code>{m[4]}", html.read_text(encoding="utf-8"))
+    if "regcourse-mathjax" in text:      # made with regcourse/templates/base/mathjax.html.j2 already
+        html.write_text(text, encoding="utf-8")
+        return local.exists()
     offline = local.exists() and bool(_MATHJAX2.search(text))
     if offline:
         rel = os.path.relpath(local, html.parent).replace(os.sep, "/")
