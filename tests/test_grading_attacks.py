@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -548,3 +549,88 @@ def test_feedback_has_no_hidden_tests_or_tracebacks_of_tests(runs):
         assert "sum(shape)" not in html, f"{student}: a hidden test's code is in the feedback"
     if runs["off"] is not None:   # nbgrader's own feedback shows them (what this check guards against)
         assert any("sum(shape)" in h for h in runs["off"]["feedback"].values())
+
+
+# ------------------------------------------------------------------- dropout_backward: names the tests rely on
+# A test cell runs in the student's namespace, so a global named like a builtin (`abs`, `max`, `sum`) changes what
+# a test's own comparisons compute. The test cells of dropout_backward drop such globals (and import torch and
+# make_generator again) before they check anything. A small course made of its real cells (set-up, the dropout
+# layer, test_dropout_forward) holds a copy of that test without those lines, run first, to show that the
+# attack works where they are missing. Each attacker's forward pass forgets 1/(1-p), which test_dropout_forward catches.
+DB = "dropout_backward"
+DB_SHADOWS = {
+    "shadowabs": "def abs(x):\n    return 0.0\n",
+    "shadowmany": ("def abs(x):\n    return 0.0\n\n\ndef max(*a, **k):\n    return 0.0\n\n\n"
+                   "def all(x):\n    return True\n\n\nsum = lambda *a, **k: 0.0\n"),
+}
+# the guard in the test cells: from this loop to its one line, inclusive
+DB_GUARD = re.compile(r"^for _builtin in \(.*?^    globals\(\)\.pop\(_builtin, None\).*?\n", re.S | re.M)
+
+
+def db_shadow_course(tmp: Path):
+    course = tmp / "course"
+    (course / "source" / DB).mkdir(parents=True)
+    src = nbformat.read(ROOT / "solutions" / DB / f"{DB}.ipynb", as_version=4)
+    nb = nbformat.v4.new_notebook(metadata=src.metadata)
+    nb.cells = [nbformat.from_dict(json.loads(json.dumps(_cell_of(src, g)))) for g in
+                ("dropout_backward-code-02", "dropout_layer", "test_dropout_forward", "test_dropout_forward")]
+    unguarded = nb.cells[2]   # before the guarded test: the guard removes the shadows for the cells after it
+    unguarded.source, n = DB_GUARD.subn("", unguarded.source)
+    assert n == 1, "the guard of test_dropout_forward changed: update DB_GUARD"
+    unguarded.metadata.nbgrader["grade_id"] = "test_dropout_forward_unguarded"
+    unguarded.id = "unguarded-copy"
+    nbformat.write(nb, course / "source" / DB / f"{DB}.ipynb")
+    config = (ROOT / "nbgrader_config.py").read_text()
+    config += '\nc.CourseDirectory.source_directory = "source"\nc.CourseDirectory.release_directory = "release"\n'
+    (course / "nbgrader_config.py").write_text(config)
+    home = tmp / "home"
+    home.mkdir()
+    pkg_copy = tmp / "pkgcopy"
+    shutil.copytree(ROOT / "regcourse", pkg_copy / "regcourse", ignore=shutil.ignore_patterns("__pycache__"))
+    env = _env("on", home, pkg_copy)
+    proc = nbgrader(course, env, "generate_assignment", DB, "--force")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    release = nbformat.read(course / "release" / DB / f"{DB}.ipynb", as_version=4)
+    solution = "\n".join(line for line in _cell_of(src, "dropout_layer").source.splitlines()
+                         if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+    for student, prefix in [("honest", "")] + list(DB_SHADOWS.items()):
+        nb = json.loads(json.dumps(release))
+        code = solution if not prefix else prefix + "\n\n" + solution.replace("out = X * mask / (1 - p)",
+                                                                                  "out = X * mask")
+        for c in nb["cells"]:
+            if c["metadata"].get("nbgrader", {}).get("grade_id") == "dropout_layer":
+                c["source"] = code
+        folder = course / "submitted" / student / DB
+        folder.mkdir(parents=True)
+        nbformat.write(nbformat.from_dict(nb), folder / f"{DB}.ipynb")
+    proc = nbgrader(course, env, "autograde", DB, "--force", f"--Execute.timeout={CELL_TIMEOUT}",
+                    f"--SandboxedExecute.wall_timeout={WALL_TIMEOUT}")
+    db = sqlite3.connect(course / "gradebook.db")
+    rows = db.execute(
+        "select student.id, base_cell.name, grade.auto_score from grade "
+        "join submitted_notebook on grade.notebook_id = submitted_notebook.id "
+        "join submitted_assignment on submitted_notebook.assignment_id = submitted_assignment.id "
+        "join student on submitted_assignment.student_id = student.id "
+        "join base_cell on grade.cell_id = base_cell.id").fetchall()
+    out = {}
+    for student, name, score in rows:
+        if name.startswith("test_"):
+            out.setdefault(student, {})[name] = score
+    return out, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def db_shadow(tmp_path_factory):
+    return db_shadow_course(tmp_path_factory.mktemp("db-shadow"))
+
+
+def test_dropout_backward_shadowed_builtins_gain_nothing(db_shadow):
+    scores, log = db_shadow
+    assert scores["honest"] == {"test_dropout_forward": 2, "test_dropout_forward_unguarded": 2}, (scores, log[-3000:])
+    for student in DB_SHADOWS:
+        # the guarded test (the course's) catches the missing 1/(1-p) ...
+        assert scores[student]["test_dropout_forward"] == 0, (student, scores)
+        # ... and the same test without the guard is fooled: the attack is real
+        assert scores[student]["test_dropout_forward_unguarded"] == 2, (student, scores)
+        assert not any("REVIEW" in line and f"'{student}'" in line for line in log.splitlines()), (
+            "the static review flagged a shadowed builtin: this test then shows nothing about the guard")
