@@ -7,10 +7,18 @@ submitted/, autograded/, feedback/ and gradebook.db are the course's live state:
 """
 import importlib.util
 import os
+import sys
 
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
 
 _ROOT = os.path.dirname(os.path.abspath(__file__))
+
+# nbgrader starts `alembic` (gradebook migrations) and kernels from PATH: put this environment's bin first, so
+# that `.venv/bin/nbgrader ...` works without `export PATH=...` (without it, generate_assignment --force deleted
+# exercises/<a>/ and then failed on alembic).
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join(p for p in (_BIN, os.environ.get("PATH", ""), os.defpath) if p)
 
 c.CourseDirectory.root = _ROOT
 c.CourseDirectory.course_id = "regcourse"
