@@ -59,6 +59,7 @@ html_search_options = {{"dict": {str(ROOT / "locales" / "zh_CN" / "search_dict.t
 # The English build's execution cache: same outputs, same glued numbers, nothing executed twice.
 nb_execution_cache_path = {str(ROOT / "_build" / ".jupyter_cache")!r}
 extensions.append("execution_cache_only")   # a notebook missing from the cache is an error, not run again
+extensions.append("translated_toc")         # the sidebar's part captions and the book title, translated
 extensions.append("translated_glue")        # {{glue:text}}`x:.3f` in a msgstr shows the same value as in English
 """
     conf.write_text(text + extra, encoding="utf8")

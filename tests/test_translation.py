@@ -291,6 +291,31 @@ def test_a_msgstr_without_chinese_is_flagged_unless_it_is_a_glossary_term():
     assert display_math_problems(tex, tex.replace("h .", "h。"))
 
 
+def test_language_links_point_at_the_same_page():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from language_switch import other_page_url
+
+    for page in ["search", "book/intro", "book/dropout/01_theory"]:
+        en = Path("/site") / (page + ".html")
+        zh = Path("/site") / LANG / (page + ".html")
+        assert (en.parent / other_page_url(page, "en", LANG)).resolve() == zh
+        assert (zh.parent / other_page_url(page, LANG, "en")).resolve() == en
+
+
+def test_the_book_title_is_translated_from_the_catalogs(tmp_path):
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from translated_toc import translated_title
+
+    po = tmp_path / LANG / "LC_MESSAGES" / "book" / "intro.po"
+    po.parent.mkdir(parents=True)
+    title, zh = "Weight decay and dropout: an open course", "权重衰减与暂退法：一门开放课程"
+    po.write_text(HEADER + f'msgid "{title}"\nmsgstr "{zh}"\n', encoding="utf8")
+    assert translated_title([str(tmp_path)], LANG, "Weight Decay and Dropout: an open course") == zh
+    assert translated_title([str(tmp_path)], LANG, "Another title") is None
+    po.write_text(HEADER + '#, fuzzy\nmsgid "Another title"\nmsgstr "别的"\n', encoding="utf8")
+    assert translated_title([str(tmp_path)], LANG, "Another title") is None
+
+
 # ------------------------------------------------------------------------------------------ the real catalogs
 
 

@@ -52,10 +52,16 @@ def _add_switch(app, pagename, templatename, context, doctree):
     context["language_switch_links"] = links
 
 
+HERE = Path(__file__).resolve().parent
+
+
 def _configure_theme(app, config):
-    templates = str(Path(__file__).resolve().parent / "templates")
+    templates, static = str(HERE / "templates"), str(HERE / "static")
     if templates not in config.templates_path:
         config.templates_path.append(templates)
+    if static not in config.html_static_path:
+        config.html_static_path.append(static)
+    app.add_css_file("language_switch.css")
     options = config.html_theme_options
     end = list(options.get("article_header_end") or ["article-header-buttons.html"])
     if "language-switch.html" not in end:

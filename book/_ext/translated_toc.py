@@ -1,0 +1,82 @@
+"""The translated editions' book title and table-of-contents captions ("Weight decay", "Dropout", ...).
+
+Sphinx translates a page's messages in its Locale transform (priority 20). sphinx-external-toc inserts the
+toctrees of _toc.yml, with their part captions, later (priority 100), so Sphinx's gettext builder extracts the
+captions into book/intro.po but the translated build never applies them: the sidebar would stay English.
+The transform below, run right after the toctrees are inserted, translates their captions and titles from the
+page's own catalog, exactly as Locale does for other toctrees. The book's title (``html_title``, shown above
+the sidebar and in every window title) is taken from the same catalogs: the translation of the message that is
+the title itself (the root page's heading).
+
+Loaded by the translated builds only (scripts/i18n_conf.py); in the English build it does nothing.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sphinx import addnodes
+from sphinx.locale import init as init_locale
+from sphinx.transforms import SphinxTransform
+from sphinx.util.i18n import docname_to_domain
+
+
+def _translating(config) -> bool:
+    return bool(config.language) and config.language != "en"
+
+
+class TranslateTocCaptions(SphinxTransform):
+    default_priority = 101  # after sphinx_external_toc's InsertToctrees (100)
+
+    def apply(self, **kwargs):
+        from sphinx.builders.gettext import MessageCatalogBuilder
+
+        if not _translating(self.config) or isinstance(self.app.builder, MessageCatalogBuilder):
+            return
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        dirs = [os.path.join(self.env.srcdir, d) for d in self.config.locale_dirs]
+        catalog, has_catalog = init_locale(dirs, self.config.language, domain)
+        if not has_catalog:
+            return
+        for node in self.document.findall(addnodes.toctree):
+            if "rawcaption" not in node and "rawentries" not in node:
+                node.preserve_original_messages()
+            for message in node.extract_original_messages():
+                translated = catalog.gettext(message)
+                if translated and translated != message:
+                    node.apply_translated_message(message, translated)
+
+
+def translated_title(locale_dirs: list[str], language: str, title: str) -> str | None:
+    """The msgstr of the message `title` in any catalog of `language` (not fuzzy, not empty); the case may
+    differ ("Weight Decay and Dropout" in _config.yml, "Weight decay and dropout" as the root page's heading).
+
+    >>> translated_title([], "zh_CN", "Weight Decay") is None
+    True
+    """
+    from babel.messages.pofile import read_po
+
+    for base in locale_dirs:
+        for po in sorted(Path(base, language, "LC_MESSAGES").rglob("*.po")):
+            with open(po, "rb") as f:
+                catalog = read_po(f)
+            for message in catalog:
+                if (message.id and isinstance(message.id, str) and message.id.casefold() == title.casefold()
+                        and message.string and not message.fuzzy):
+                    return message.string
+    return None
+
+
+def _translate_title(app, config):
+    if not _translating(config) or not config.html_title:
+        return
+    dirs = [os.path.join(app.confdir, d) for d in config.locale_dirs]
+    title = translated_title(dirs, config.language, config.html_title)
+    if title:
+        config.html_title = title
+
+
+def setup(app):
+    app.add_transform(TranslateTocCaptions)
+    app.connect("config-inited", _translate_title)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
