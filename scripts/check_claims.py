@@ -55,6 +55,8 @@ def run(path: Path, env: dict[str, str], timeout: int) -> tuple[bool, str]:
         return False, f"FAILED in {where}: {lines[-1][:160] if lines else err.__class__.__name__}"
     except CellTimeoutError:
         return False, f"FAILED: a cell ran longer than {timeout} s"
+    except Exception as err:  # noqa: BLE001  (a dead kernel or a kernel that did not start: report, go on)
+        return False, f"FAILED: {err.__class__.__name__}: {str(err)[:160]}"
     finally:
         for k, v in saved.items():
             if v is None:
