@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS=0
-bash scripts/setup.sh
+[ "${REGCOURSE_SETUP_DONE:-0}" = 1 ] || bash scripts/setup.sh    # run_tests.sh has just run it
 export PATH="$(pwd)/.venv/bin:$PATH"
 # Execution results are cached by jupyter-cache, so a second build only re-runs changed chapters.
 status=0

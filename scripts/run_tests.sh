@@ -2,7 +2,7 @@
 # The whole test suite, what CI runs (.ci/run calls exactly this):
 #   1. set-up (idempotent);
 #   2. ruff over the package, tests, scripts and notebooks (rules in pyproject.toml): any finding fails;
-#   3. a clean strict book build (warnings are errors, so a chapter that fails to execute fails here);
+#   3. a clean strict build of both editions (scripts/build_book.sh; a chapter that fails to execute fails here);
 #   4. pytest over everything: unit tests, stored notebooks stripped, every notebook of book/ and solutions/
 #      under nbval, the grading pipeline and attacks, the tests of the built book, the browser test.
 # Arguments go to pytest (e.g. `-m "not slow"`, `-x`, `--lf`). PYTEST_WORKERS sets the number of pytest-xdist
@@ -22,10 +22,11 @@ ruff --version
 ruff check .
 echo "[tests] ruff took $((SECONDS - t)) s"
 
-# A broken chapter or reference must fail: build from a clean _build, warnings as errors.
+# A broken chapter or reference must fail: both editions built from a clean _build by the README's book
+# command (chapters executed two at a time, warnings as errors, every chapter's execution checked).
 rm -rf _build
 t=$SECONDS
-jupyter-book build . -W -n --keep-going
+REGCOURSE_SETUP_DONE=1 BOOK_BUILD_FLAGS="-W -n --keep-going" bash scripts/build_book.sh
 echo "[tests] clean strict book build took $((SECONDS - t)) s"
 
 workers=${PYTEST_WORKERS:-2}
