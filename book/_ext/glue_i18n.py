@@ -158,9 +158,13 @@ class GlueCatalog:
                 out.append(re.escape(p))
             else:
                 inner = self._placeholder_regex(p[1], p[2], depth)
-                # A placeholder may occur twice in a msgid; only its first occurrence is captured.
-                out.append(f"(?P<p{p[0]}>{inner})" if capture and f"(?P<p{p[0]}>" not in "".join(out)
-                           else f"(?:{inner})")
+                if not capture:
+                    # Inside another template's regex: the item is matched again, capturing, when translated.
+                    out.append(f"(?:{inner})")
+                elif f"(?P<p{p[0]}>" in "".join(out):
+                    out.append(f"(?P=p{p[0]})")     # the same placeholder twice: the same text twice
+                else:
+                    out.append(f"(?P<p{p[0]}>{inner})")
         return "".join(out)
 
     def _context_regex(self, context, depth=0) -> str:
