@@ -15,11 +15,9 @@ command -v npm >/dev/null || need_apt+=(npm)
 # bubblewrap: `nbgrader autograde` runs each submission's kernel in a bwrap sandbox (regcourse/sandbox.py).
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 # gettext: msgfmt checks the translation catalogs (locales/); fonts-noto-cjk: Chinese text in the browser
-# test's screenshots of the Chinese edition.
+# test's screenshots of the Chinese edition and in figures with Chinese labels (regcourse/i18n.py).
 command -v msgfmt >/dev/null || need_apt+=(gettext)
-if [ "${REGCOURSE_SKIP_BROWSER:-0}" != 1 ]; then
-  fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-noto-cjk)
-fi
+fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     say "apt-get install ${need_apt[*]}"

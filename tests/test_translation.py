@@ -316,6 +316,57 @@ def test_the_book_title_is_translated_from_the_catalogs(tmp_path):
     assert translated_title([str(tmp_path)], LANG, "Another title") is None
 
 
+# ---------------------------------------------------------------------- figures in both languages (regcourse)
+
+
+def test_figure_words_follow_the_language(monkeypatch):
+    from regcourse import i18n
+
+    assert i18n.tr("epoch", "zh_CN") == "迭代周期" and i18n.tr("epoch", "en") == "epoch"
+    monkeypatch.setenv("REGCOURSE_LANG", "zh_CN")
+    assert i18n.tr("test accuracy") == "测试准确率"
+    monkeypatch.setenv("REGCOURSE_LANG", "fr")
+    with pytest.raises(ValueError, match="REGCOURSE_LANG"):
+        i18n.tr("epoch")
+    # the figure terms are the glossary's (locales/README.md): no variant D2L's Chinese edition does not use
+    assert not terminology_problems([("", t) for t in i18n.TERMS["zh_CN"].values() if "暂退法" not in t])
+
+
+def test_a_bilingual_figure_holds_both_languages_with_real_chinese_glyphs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from regcourse import i18n
+
+    assert i18n.use_cjk_font(), "no CJK font for matplotlib: install Debian's fonts-noto-cjk (scripts/setup.sh)"
+
+    def draw(lang):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([1, 2, 3], [3, 2, 1])
+        ax.set_xlabel(i18n.tr("epoch", lang))
+        return fig
+
+    out = i18n.bilingual(draw)
+    assert set(out.pngs) == {"en", "zh_CN"} and out.pngs["en"] != out.pngs["zh_CN"]
+    page = out._repr_html_()
+    assert page.count("<img") == 2 and '<img lang="en"' in page and 'lang="zh-CN"' in page
+    assert 'lang="zh-CN" alt="图" src="data:image/png;base64,' in page and page.endswith('style="display: none"></div>')
+    assert out._repr_png_() == out.pngs["en"]
+
+    # Chinese is drawn with glyphs, not as missing-glyph boxes: two different words look different.
+    def word(text):
+        fig = plt.figure(figsize=(2, 1))
+        fig.text(0.1, 0.4, text, fontsize=20)
+        fig.canvas.draw()
+        pixels = bytes(fig.canvas.buffer_rgba())
+        plt.close(fig)
+        return pixels
+
+    assert word("权重") != word("衰减"), "Chinese drawn as boxes: matplotlib has no CJK font"
+
+
 # ------------------------------------------------------------------------------------------ the real catalogs
 
 

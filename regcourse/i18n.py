@@ -1,0 +1,161 @@
+"""Words in figures, in the reader's language (issue 13, item 5).
+
+The English and the Chinese edition of the book show the outputs of ONE execution of each chapter (the same
+numbers, the same random draws). A figure that carries words therefore has to exist in both languages after
+that one execution. The mechanism, one code path with the language passed in:
+
+* a chapter draws its figure with a function of the language, ``draw(lang)``, and labels it with
+  ``tr("epoch", lang)`` (``tr`` looks the text up in TERMS; text it does not know stays as it is);
+* ``bilingual(draw)`` calls it once per language (the data were computed once; drawing costs milliseconds)
+  and displays one output holding every version: an HTML block with one ``<img lang=...>`` per language,
+  the English one visible. The book's stylesheet (book/_ext/static/language_switch.css) shows, on a page
+  of ``<html lang="zh-CN">``, the Chinese image instead. The output also carries the English PNG, so
+  Jupyter front ends without HTML show the English figure;
+* outside the book (a learner's own Jupyter, Colab), ``tr(text)`` without a language follows the environment
+  variable REGCOURSE_LANG (``en`` or ``zh_CN``; default ``en``), so a Chinese-speaking learner can set it
+  once and get Chinese labels from the same code.
+
+Chinese glyphs need a CJK font in matplotlib: ``use_cjk_font()`` adds Noto Sans CJK (Debian's
+fonts-noto-cjk, installed by scripts/setup.sh) to ``font.family`` after the default family, as the font
+matplotlib falls back to for glyphs the default font lacks, so Latin text and math look exactly as before.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from collections.abc import Callable
+
+LANGUAGES = ("en", "zh_CN")
+HTML_LANG = {"en": "en", "zh_CN": "zh-CN"}
+ENV_VAR = "REGCOURSE_LANG"
+
+# English text of the figures -> its translation, in the terms of D2L's Chinese edition (locales/README.md).
+TERMS: dict[str, dict[str, str]] = {
+    "zh_CN": {
+        "figure": "图",
+        "epoch": "迭代周期",
+        "accuracy": "准确率",
+        "test accuracy": "测试准确率",
+        "training accuracy": "训练准确率",
+        "loss": "损失",
+        "training loss": "训练损失",
+        "train loss": "训练损失",
+        "test loss": "测试损失",
+        "validation loss": "验证损失",
+        "train": "训练",
+        "test": "测试",
+        "validation": "验证",
+        "seed": "随机种子",
+        "weight decay": "权重衰减",
+        "dropout": "暂退法",
+        "drop probability": "暂退概率",
+        "learning rate": "学习率",
+        "cross-entropy loss": "交叉熵损失",
+        "cross-entropy loss (log scale)": "交叉熵损失（对数坐标）",
+        "training loss (half squared error)": "训练损失（半平方误差）",
+        "loss (half squared error, mean)": "损失（半平方误差，均值）",
+        "λ (weight decay)": "λ（权重衰减）",
+        "test loss − train loss": "测试损失 − 训练损失",
+        "test loss − train loss (eval mode)": "测试损失 − 训练损失（评估模式）",
+        "predicted probability": "预测概率",
+        "class": "类别",
+        "true weights": "真实权重",
+        "step t": "步数 t",
+        "SGD step": "SGD 步数",
+        "calibrated": "完全校准",
+        "mean confidence in the bin": "该区间内的平均置信度",
+        "fraction right in the bin": "该区间内的正确比例",
+        "individual passes": "单次前向传播",
+        "path": "路径",
+        "L2 ball": "L2 球",
+        "L1 ball": "L1 球",
+    },
+}
+
+
+def language(lang: str | None = None) -> str:
+    """`lang`, or the environment's REGCOURSE_LANG, or "en"; a clear error for anything else."""
+    lang = lang or os.environ.get(ENV_VAR) or "en"
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r} (from the argument or ${ENV_VAR}); use one of {LANGUAGES}")
+    return lang
+
+
+def tr(text: str, lang: str | None = None) -> str:
+    """The words of a figure in language `lang` (default: $REGCOURSE_LANG, else English).
+
+    >>> tr("epoch", "zh_CN"), tr("epoch", "en"), tr("not a known label", "zh_CN")
+    ('迭代周期', 'epoch', 'not a known label')
+    """
+    lang = language(lang)
+    return TERMS.get(lang, {}).get(text, text)
+
+
+_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "AR PL UMing CN")
+
+
+def use_cjk_font() -> str | None:
+    """Let matplotlib draw Chinese: register a CJK font installed on the system and put it after the default
+    sans-serif font (matplotlib falls back glyph by glyph). Returns its name, or None if there is none."""
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    if not any(name in known for name in _CJK_FONTS):
+        # The font cache predates the font's installation: add one file it missed (the regular sans first).
+        paths = [p for p in font_manager.findSystemFonts() if "cjk" in p.lower() or "wqy" in p.lower()]
+        for path in sorted(paths, key=lambda p: ("SansCJK-Regular" not in p, "Regular" not in p, p)):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError):
+                continue
+            known = {f.name for f in font_manager.fontManager.ttflist}
+            if any(name in known for name in _CJK_FONTS):
+                break
+    name = next((n for n in _CJK_FONTS if n in known), None)
+    if name is None:
+        return None
+    # matplotlib falls back glyph by glyph along font.family (a generic family counts as its first font):
+    # Latin text and math keep the default font, Chinese characters come from the CJK font.
+    families = list(mpl.rcParams["font.family"])
+    if name not in families:
+        mpl.rcParams["font.family"] = [*families, name]
+    return name
+
+
+class Bilingual:
+    """One figure per language, displayed as one output (see the module's docstring)."""
+
+    def __init__(self, pngs: dict[str, bytes]):
+        self.pngs = pngs
+
+    def _repr_html_(self) -> str:
+        imgs = []
+        for i, (lang, png) in enumerate(self.pngs.items()):
+            data = base64.b64encode(png).decode("ascii")
+            hidden = "" if i == 0 else ' style="display: none"'
+            imgs.append(f'<img lang="{HTML_LANG[lang]}" alt="{html.escape(tr("figure", lang))}" '
+                        f'src="data:image/png;base64,{data}"{hidden}>')
+        return '<div class="regcourse-figure">' + "".join(imgs) + "</div>"
+
+    def _repr_png_(self) -> bytes:
+        return next(iter(self.pngs.values()))
+
+
+def bilingual(draw: Callable[[str], object], langs: tuple[str, ...] = LANGUAGES, dpi: int = 100) -> Bilingual:
+    """Draw a figure once per language with ``draw(lang)`` (which returns a matplotlib Figure, or draws on
+    the current one) and return one displayable output holding every version."""
+    import matplotlib.pyplot as plt
+
+    if any(lang != "en" for lang in langs):
+        use_cjk_font()
+    pngs = {}
+    for lang in langs:
+        fig = draw(language(lang)) or plt.gcf()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        plt.close(fig)
+        pngs[lang] = buf.getvalue()
+    return Bilingual(pngs)
