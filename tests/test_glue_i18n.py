@@ -264,11 +264,11 @@ def test_the_catalog_file_is_clean():
 def test_bundles_translate_text_and_leave_numbers_and_the_notebook_alone(catalog):
     data = {"text/markdown": "higher in every seed", "text/plain": "<IPython.core.display.Markdown object>"}
     new = translate_bundle(catalog, data)
-    assert new["text/markdown"] == "在每个随机种子下都更高" and data["text/markdown"] == "higher in every seed"
+    assert new["text/markdown"] == "在每个随机种子中都更高" and data["text/markdown"] == "higher in every seed"
     assert new["text/plain"] == data["text/plain"]
     assert translate_bundle(catalog, {"text/plain": "0.1234"}) == {"text/plain": "0.1234"}
     words = translate_bundle(catalog, {"text/plain": "'lower in every seed'"})
-    assert words == {"text/plain": "'在每个随机种子下都更低'"}
+    assert words == {"text/plain": "'在每个随机种子中都更低'"}
     with pytest.raises(UntranslatedGlue):
         translate_bundle(catalog, {"text/plain": "'a new verdict'"})
 
@@ -366,7 +366,7 @@ def test_a_chinese_build_shows_the_translations_and_the_english_build_the_englis
     src = _tiny_book(tmp_path)
     zh, zh_warnings = _build(src, "zh_CN")
     assert "glue_i18n" not in zh_warnings, zh_warnings
-    assert "[verdict: 在每个随机种子下都更低]" in zh
+    assert "[verdict: 在每个随机种子中都更低]" in zh
     assert "[mixed: 在 3 个随机种子中有 2 个更低、1 个更高：在这一训练预算下没有一致的差异]" in zh
     assert "[label: 短靴]" in zh and "0.43" in zh and "lower in every seed" not in zh
     en, en_warnings = _build(src, "en")
@@ -378,4 +378,4 @@ def test_a_glued_phrase_without_template_is_a_warning_naming_key_and_text(tmp_pa
     zh, warnings = _build(src, "zh_CN")
     assert "'novel'" in warnings and "lower in most seeds" in warnings and "glue_i18n.untranslated" in warnings, \
         warnings
-    assert "[verdict: 在每个随机种子下都更低]" in zh                 # the others are still translated
+    assert "[verdict: 在每个随机种子中都更低]" in zh                 # the others are still translated
