@@ -60,12 +60,17 @@ def code_cells(nb_path: Path):
     return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
 
 
-def function_source(name: str) -> list[str]:
-    """Every definition of function `name` in the generating notebooks and in regcourse/chapters/."""
+def generator_sources() -> list[str]:
+    """The code that may write glued text: the chapters' cells, and regcourse/chapters/ (code harvested from
+    them), where a refactoring may move it."""
     sources = [cell for nb in GENERATOR_NOTEBOOKS for cell in code_cells(nb)]
-    sources += [p.read_text(encoding="utf8") for p in (ROOT / "regcourse" / "chapters").glob("*.py")]
+    return sources + [p.read_text(encoding="utf8") for p in sorted((ROOT / "regcourse" / "chapters").glob("*.py"))]
+
+
+def function_source(name: str) -> list[str]:
+    """Every definition of function `name` in the generating code."""
     found = []
-    for src in sources:
+    for src in generator_sources():
         try:
             tree = ast.parse(textwrap.dedent(src.replace("%matplotlib inline", "")))
         except SyntaxError:
@@ -77,19 +82,19 @@ def function_source(name: str) -> list[str]:
 
 def glued_expression(key: str):
     """The expression glued under `key` (the argument of Markdown(...) in `glue("key", Markdown(expr))`)."""
-    for nb in GENERATOR_NOTEBOOKS:
-        for src in code_cells(nb):
-            if f'"{key}"' not in src:
-                continue
-            for node in ast.walk(ast.parse(src)):
-                if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "glue" and node.args
-                        and isinstance(node.args[0], ast.Constant) and node.args[0].value == key):
-                    value = node.args[1]
-                    if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "Markdown":
-                        value = value.args[0]
-                    return compile(ast.Expression(value), f"<glue {key}>", "eval"), \
-                        {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
-    raise AssertionError(f"glue({key!r}, ...) not found in {[str(p) for p in GENERATOR_NOTEBOOKS]}")
+    for src in generator_sources():
+        if f'"{key}"' not in src:
+            continue
+        for node in ast.walk(ast.parse(src)):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "glue" and node.args
+                    and isinstance(node.args[0], ast.Constant) and node.args[0].value == key):
+                value = node.args[1]
+                if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "Markdown":
+                    value = value.args[0]
+                return compile(ast.Expression(value), f"<glue {key}>", "eval"), \
+                    {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+    raise AssertionError(f"glue({key!r}, ...) not found in the chapters' code: tell tests/test_glue_i18n.py where "
+                         "it went")
 
 
 def compare_outcomes():
@@ -120,11 +125,10 @@ def test_every_outcome_of_compare_translates(catalog):
 
 
 def run_label_values():
-    for nb in GENERATOR_NOTEBOOKS[:1]:
-        for src in code_cells(nb):
-            m = re.search(r"^key = (\{.*\})$", src, re.M)
-            if m:
-                return list(ast.literal_eval(m.group(1)))
+    for src in generator_sources():
+        m = re.search(r"^key = (\{.*\})$", src, re.M)
+        if m:
+            return list(ast.literal_eval(m.group(1)))
     raise AssertionError("the run labels (key = {...}) of 04_experiments were not found")
 
 
