@@ -7,10 +7,15 @@ executes a notebook it does not find in the cache, though: a chapter that failed
 run a second time, for minutes, and could even produce other numbers. This extension, loaded only by the
 translated builds (scripts/i18n_conf.py), turns a cache miss into a warning (an error under ``-W``) that names
 the notebook, and leaves the cache's records, including the English build's tracebacks, untouched.
+
+myst-nb also writes the executed notebooks and their images to ``<outdir>/../jupyter_execute``: for the
+Chinese site (``_build/html/zh_CN``) that would be a folder inside the English site. This extension sends
+them to ``_build/i18n/<language>/jupyter_execute`` instead.
 """
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 
 def _patch_cache_client():
@@ -43,6 +48,14 @@ def _patch_cache_client():
     cls._cache_only = True
 
 
+def _own_output_folder(app):
+    config = app.env.mystnb_config
+    language = app.config.language or "en"
+    build = Path(config.execution_cache_path).parent  # _build (the cache is _build/.jupyter_cache)
+    app.env.mystnb_config = config.copy(output_folder=str(build / "i18n" / language / "jupyter_execute"))
+
+
 def setup(app):
     _patch_cache_client()
+    app.connect("builder-inited", _own_output_folder, priority=900)  # after myst-nb sets its folder
     return {"parallel_read_safe": True, "parallel_write_safe": True}
