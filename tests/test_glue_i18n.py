@@ -239,7 +239,7 @@ def test_an_unknown_phrase_is_an_error_not_english_shown_silently(catalog):
 
 
 def test_text_without_latin_letters_needs_no_template(catalog):
-    for text in ("0.123", "12 %", "2026-11-22", "已经是中文", ""):
+    for text in ("0.123", "12 %", "2026-11-22", "已经是中文", "", "x86_64，2 个逻辑 CPU，torch 2.14.1"):
         assert catalog.translate(text) == text
 
 

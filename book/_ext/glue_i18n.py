@@ -29,6 +29,8 @@ loader rejects a template that would drop or invent a number. Braces that are no
 
 A glued value with Latin letters that no template matches is NOT shown silently in English: the build warns
 (``glue_i18n.untranslated``, naming the page, the glue key and the text), so `-W` fails the translated build.
+A value without Latin letters (a number, a date) or with Chinese characters (already translated, e.g. by
+another step of the build) is shown as it is.
 The English build (no catalog for language "en") is untouched.
 
 The catalog lives outside LC_MESSAGES on purpose: Sphinx compiles every .po under LC_MESSAGES as a page's
@@ -48,6 +50,7 @@ VERBATIM = {None: NUMBER, "token": TOKEN, "name": NAME}
 PLACEHOLDER = re.compile(r"\{(\d+)(?::([A-Za-z_][A-Za-z0-9_ -]*?)(\+)?)?\}")
 LIST_SEPARATOR_CONTEXT = "list separator"
 MAX_DEPTH = 4
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 class CatalogError(ValueError):
@@ -181,9 +184,11 @@ class GlueCatalog:
         """The translation of `text` (a whole glued value, or one item of msgctxt `context`).
 
         Raises UntranslatedGlue when no template matches a text that has Latin letters; a text without any
-        (a number, a date, Chinese already) is returned as it is.
+        (a number, a date) or with Chinese characters (translated already) is returned as it is.
         """
         stripped = text.strip()
+        if context is None and CJK.search(stripped):
+            return text         # written in Chinese already (by the chapter, or by another translating step)
         for t in self.templates.get(context, []):
             m = self._compiled_template(t).fullmatch(stripped)
             if m is None:
