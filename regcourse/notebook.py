@@ -94,9 +94,15 @@ def _value(key: str, role: str, values: dict[str, Any]) -> Any:
     return values[key]
 
 
-def _render(match: re.Match, values: dict[str, Any]) -> str:
+MISSING_MARK = "[not computed: {key}]"
+
+
+def _render(match: re.Match, values: dict[str, Any], gaps: bool = False) -> str:
     kind, content = match.group("kind") or "", match.group("content")
     role = match.group(0)
+    key = content.rsplit(":", 1)[0] if ":" in content and kind != "" else content
+    if gaps and key not in values:
+        return f"**{MISSING_MARK.format(key=key)}**"
     if kind == "text":
         key, fmt_spec = content.rsplit(":", 1) if ":" in content else (content, "s")
         data = mime_bundle(_value(key, role, values))
@@ -121,19 +127,32 @@ def _render(match: re.Match, values: dict[str, Any]) -> str:
     raise GlueError(f"{role}: unknown glue role {{glue:{kind}}} (known: glue, glue:any, glue:text, glue:md)")
 
 
-def substitute(text: str, values: dict[str, Any] | None = None) -> str:
+def substitute(text: str, values: dict[str, Any] | None = None, *, gaps: bool = False) -> str:
     """Replace every glue role in ``text`` by its value, formatted as the role says.
 
     ``{glue:text}`name:.3f``` formats the value's text as ``format(value, ".3f")`` (myst-nb's rule), without
     a format it is the plain text; ``{glue:md}`name``` pastes the value's Markdown; ``{glue}`name``` pastes
     Markdown if the value has it, else plain text. ``values`` defaults to what :func:`glue` recorded.
-    Raises :class:`GlueError` naming the role if a value was never glued.
+    Raises :class:`GlueError` naming the role if a value was never glued; with ``gaps=True`` such a value
+    is shown as **[not computed: name]** instead.
     """
     values = _VALUES if values is None else values
-    return GLUE_ROLE.sub(lambda m: _render(m, values), text)
+    return GLUE_ROLE.sub(lambda m: _render(m, values, gaps), text)
 
 
 def show_markdown(text: str) -> None:
-    """Display ``text`` as Markdown, its glue roles replaced by the recorded values."""
+    """Display ``text`` as Markdown, its glue roles replaced by the recorded values.
+
+    A value that was never glued (cells run out of order, or a chapter that reads a file this machine does not
+    have) does not stop *Run all*: the paragraph is shown with **[not computed: name]** in its place, and a
+    line on stderr names the missing values. Other errors (a value that cannot be formatted) are raised.
+    """
+    import sys
+
     from IPython.display import Markdown, display
-    display(Markdown(substitute(text)))
+    missing = sorted({m.group("content").split(":")[0] for m in GLUE_ROLE.finditer(text)
+                      if m.group("content").split(":")[0] not in _VALUES})
+    if missing:
+        print(f"show_markdown: never glued (run the cells above this one first): {', '.join(missing)}",
+              file=sys.stderr)
+    display(Markdown(substitute(text, gaps=True)))

@@ -11,7 +11,9 @@ notebooks/<part>/<chapter>.ipynb is made from book/<part>/<chapter>.ipynb by scr
   exactly the glue roles of the chapter (none lost, none added).
 * **No raw roles in what a reader sees after running**: executing a learner edition top to bottom, no output
   (stream text, and the text/plain, text/markdown and text/html of every display or result) contains
-  ``{glue``, ``{doc}`` or ``{cite``; every ``show_markdown`` cell displays exactly one Markdown output.
+  ``{glue``, ``{doc}`` or ``{cite``, nor the gap show_markdown leaves for a value that was never glued
+  (``[not computed: name]``, and its note on stderr); every ``show_markdown`` cell displays exactly one
+  Markdown output.
 * **Runnable with the documented install only**: the execution runs in a fresh kernel that cannot import
   myst-nb (a stub module raises ModuleNotFoundError, as on Colab) nor regcourse (Python's site processing is off,
   so the venv's editable install of the course is invisible) until the notebook's own install cell runs pip.
@@ -47,7 +49,7 @@ import make_learner_notebooks as gen  # noqa: E402
 
 ANY_ROLE = re.compile(r"\{[a-z][a-z0-9:_-]*\}`")
 DIRECTIVE_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{", re.M)
-RAW_IN_OUTPUT = ("{glue", "{doc}", "{cite")
+RAW_IN_OUTPUT = ("{glue", "{doc}", "{cite", "[not computed:", "never glued")
 SHOW = re.compile(r"^show_markdown\(", re.M)
 FAST_CHAPTERS = ("book/dropout/02_train_vs_eval",)  # ~10 s unloaded (install ~4 s); the others are slow
 
@@ -246,6 +248,19 @@ def test_substitute_names_a_value_that_was_never_glued():
     assert "{glue:text}`test_acc:.3f`" in str(err.value)
     with pytest.raises(GlueError, match="no Markdown"):
         substitute("{glue:md}`x`", {"x": 1.5})
+    # What show_markdown displays instead of stopping Run all: the gap is named, the rest is filled in.
+    assert substitute("{glue:text}`a:.1f` and {glue:md}`b`", {"a": 2}, gaps=True) == "2.0 and **[not computed: b]**"
+
+
+def test_show_markdown_names_the_missing_values_and_shows_the_rest(capsys, monkeypatch):
+    import regcourse.notebook as runtime
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
+    monkeypatch.setattr(runtime, "_VALUES", {})
+    runtime.glue("acc", 0.91234, display=False)
+    runtime.show_markdown("Accuracy {glue:text}`acc:.2f`, on {glue:md}`machine`.")
+    assert shown == ["Accuracy 0.91, on **[not computed: machine]**."]
+    assert "never glued (run the cells above this one first): machine" in capsys.readouterr().err
 
 
 def test_format_plain_text_matches_myst_nb():
