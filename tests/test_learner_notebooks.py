@@ -154,7 +154,7 @@ def test_the_install_cell_reads_the_one_repository_url(tmp_path):
     copy.mkdir()
     for name in ("_toc.yml", "references.bib"):
         shutil.copy(ROOT / name, copy / name)
-    shutil.copytree(ROOT / "book", copy / "book")
+    shutil.copytree(ROOT / "book", copy / "book", ignore=shutil.ignore_patterns("_static", "locales", "_build"))
     config = (ROOT / "_config.yml").read_text().replace(url, "https://github.com/someone/elsewhere")
     (copy / "_config.yml").write_text(config)
     files = gen.render_all(copy)
