@@ -15,9 +15,8 @@ that one execution. The mechanism, one code path with the language passed in:
   variable REGCOURSE_LANG (``en`` or ``zh_CN``; default ``en``), so a Chinese-speaking learner can set it
   once and get Chinese labels from the same code.
 
-Words that a chapter computes and glues into its prose (``{glue:md}`verdict_...```: "lower in every seed")
-are translated when the Chinese edition is built, by ``translate_text`` and the PHRASES below
-(book/_ext/translated_glue.py); tests/test_translation.py checks that every glued text has its translation.
+(Words that a chapter computes and glues into its prose, "lower in every seed", are translated when the
+Chinese edition is built: book/_ext/glue_i18n.py and locales/zh_CN/glued.po.)
 
 Chinese glyphs need a CJK font in matplotlib: ``use_cjk_font()`` adds Noto Sans CJK (Debian's
 fonts-noto-cjk, installed by scripts/setup.sh) to ``font.family`` after the default family, as the font
@@ -29,7 +28,6 @@ import base64
 import html
 import io
 import os
-import re
 from collections.abc import Callable
 
 LANGUAGES = ("en", "zh_CN")
@@ -78,50 +76,6 @@ TERMS: dict[str, dict[str, str]] = {
         "L1 ball": "L1 球",
     },
 }
-
-
-# Glued words computed by the chapters -> their translation. Each pattern must match the whole text; groups
-# are numbers, or phrases translated again ({0}, {1}, ... in the translation).
-PHRASES: dict[str, list[tuple[str, str]]] = {
-    "zh_CN": [
-        (r"lower in every seed", "在每个随机种子中都更低"),
-        (r"higher in every seed", "在每个随机种子中都更高"),
-        (r"lower in (\d+) of (\d+) seeds and higher in (\d+): no consistent difference at this budget",
-         "在 {1} 个随机种子中有 {0} 个更低、{2} 个更高：在这一训练预算下没有一致的差异"),
-        (r"In these runs dropout did make the network better calibrated: its ECE is (.+)\.",
-         "在这些运行中，暂退法确实让网络校准得更好：它的 ECE {0}。"),
-        (r"So these runs do not show that dropout makes the network less overconfident: its ECE is not lower in "
-         r"every seed\.", "因此，这些运行并不能表明暂退法让网络不那么过度自信：它的 ECE 并非在每个随机种子中都更低。"),
-        (r"(\S+), (\d+) logical CPUs?, torch (\S+) with (\d+) threads?",
-         "{0}，{1} 个逻辑 CPU，torch {2}，{3} 个线程"),
-        # Fashion-MNIST's classes (regcourse.data.TEXT_LABELS)
-        (r"t-shirt", "T 恤"), (r"trouser", "裤子"), (r"pullover", "套衫"), (r"dress", "连衣裙"),
-        (r"coat", "外套"), (r"sandal", "凉鞋"), (r"shirt", "衬衫"), (r"sneaker", "运动鞋"), (r"bag", "包"),
-        (r"ankle boot", "短靴"),
-    ],
-}
-
-
-def translate_text(text: str, lang: str) -> str | None:
-    """A glued text in language `lang`, or None if PHRASES has no pattern for it. Text without letters (a
-    number, a date) is the same in every language.
-
-    >>> translate_text("lower in 2 of 3 seeds and higher in 1: no consistent difference at this budget", "zh_CN")
-    '在 3 个随机种子中有 2 个更低、1 个更高：在这一训练预算下没有一致的差异'
-    >>> translate_text("2026-11-22 01:49 UTC", "zh_CN"), translate_text("no such phrase", "zh_CN")
-    ('2026-11-22 01:49 UTC', None)
-    """
-    if lang == "en":
-        return text
-    stripped = text.strip()
-    for pattern, translation in PHRASES.get(lang, []):
-        match = re.fullmatch(pattern, stripped)
-        if match:
-            parts = [g if re.fullmatch(r"[\d.,]+", g) else (translate_text(g, lang) or g) for g in match.groups()]
-            return translation.format(*parts)
-    if not re.search(r"[A-Za-z]{2,}", re.sub(r"\b(UTC|GMT)\b", "", stripped)):
-        return text
-    return None
 
 
 def language(lang: str | None = None) -> str:

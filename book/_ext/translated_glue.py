@@ -8,9 +8,8 @@ document". This extension remembers the renderer of the page being read (when th
 for it) and lends it to the documents of its translated paragraphs, so a glued number in Chinese is the very
 value of the same cell output as in English.
 
-Words that a chapter glues (``{glue:md}`verdict_wd_test``` is "lower in every seed") are translated on the way
-in, with regcourse.i18n.translate_text; a text it has no translation for stays as it is, and
-tests/test_translation.py names it.
+Words that a chapter glues ("lower in every seed") are translated by book/_ext/glue_i18n.py, whose look-up
+this one wraps.
 """
 from __future__ import annotations
 
@@ -41,35 +40,10 @@ def _patch():
                     del document["nb_renderer"]
         return retrieve(document, key)
 
-    def retrieve_translated(document, key):
-        result = retrieve_in_page(document, key)
-        env = getattr(document.settings, "env", None)
-        language = env.config.language if env is not None else None
-        if language and language != "en":
-            result = _translated(result, language)
-        return result
-
-    utils.retrieve_glue_data = retrieve_translated
-    roles.retrieve_glue_data = retrieve_translated
-    directives.retrieve_glue_data = retrieve_translated
+    utils.retrieve_glue_data = retrieve_in_page
+    roles.retrieve_glue_data = retrieve_in_page
+    directives.retrieve_glue_data = retrieve_in_page
     utils._translated_glue = True
-
-
-def _translated(result, language):
-    """The glued value with its words (text/markdown, or a quoted text/plain string) in `language`."""
-    import dataclasses
-
-    from regcourse.i18n import translate_text
-
-    data = dict(result.data)
-    if isinstance(data.get("text/markdown"), str):
-        data["text/markdown"] = translate_text(data["text/markdown"], language) or data["text/markdown"]
-    plain = data.get("text/plain")
-    if isinstance(plain, str) and len(plain) >= 2 and plain[0] == plain[-1] and plain[0] in "'\"":
-        words = translate_text(plain[1:-1], language)
-        if words is not None:
-            data["text/plain"] = plain[0] + words + plain[0]
-    return dataclasses.replace(result, data=data)
 
 
 def _forget(app, *args):
