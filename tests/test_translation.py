@@ -370,6 +370,24 @@ def test_a_bilingual_figure_holds_both_languages_with_real_chinese_glyphs():
 # ------------------------------------------------------------------------------------------ the real catalogs
 
 
+SITE_PO = PO_DIR.parent / "site.po"
+
+
+def test_the_site_texts_are_translated():
+    """locales/<lang>/site.po: the texts of _config.yml that are in no page (title, footer)."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    footer = re.sub(r"<[^>]+>", "", config.get("html", {}).get("extra_footer", "")).strip()
+    catalog = load(SITE_PO)
+    assert completeness_problems(catalog) == []
+    texts = {m.id for m in entries(catalog)}
+    for text in (config["title"], footer):
+        assert not text or text in texts, f"{SITE_PO.name} has no translation of {text!r} (from _config.yml)"
+    for m in entries(catalog):
+        assert markup_problems(m.id, m.string) == [] and CJK.search(m.string), m.id
+
+
 def test_every_page_has_a_catalog():
     assert CATALOGS, f"no catalogs in {PO_DIR}: run `bash scripts/i18n.sh update`"
 

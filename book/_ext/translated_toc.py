@@ -5,14 +5,15 @@ toctrees of _toc.yml, with their part captions, later (priority 100), so Sphinx'
 captions into book/intro.po but the translated build never applies them: the sidebar would stay English.
 The transform below, run right after the toctrees are inserted, translates their captions and titles from the
 page's own catalog, exactly as Locale does for other toctrees. The book's title (``html_title``, shown above
-the sidebar and in every window title) is taken from the same catalogs: the translation of the message that is
-the title itself (the root page's heading).
+the sidebar and in every window title) and the footer (``extra_footer``) come from ``locales/<lang>/site.po``,
+the catalog of the site's texts that are in no page (else from the page catalogs: the root page's heading).
 
 Loaded by the translated builds only (scripts/i18n_conf.py); in the English build it does nothing.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from sphinx import addnodes
@@ -67,13 +68,32 @@ def translated_title(locale_dirs: list[str], language: str, title: str) -> str |
     return None
 
 
+def site_catalog(locale_dirs: list[str], language: str) -> dict[str, str]:
+    """msgid -> msgstr of ``<locale dir>/<language>/site.po`` (translated, not fuzzy entries)."""
+    from babel.messages.pofile import read_po
+
+    out = {}
+    for base in locale_dirs:
+        path = Path(base, language, "site.po")
+        if path.is_file():
+            with open(path, "rb") as f:
+                out.update({m.id: m.string for m in read_po(f) if m.id and m.string and not m.fuzzy})
+    return out
+
+
 def _translate_title(app, config):
-    if not _translating(config) or not config.html_title:
+    if not _translating(config):
         return
     dirs = [os.path.join(app.confdir, d) for d in config.locale_dirs]
-    title = translated_title(dirs, config.language, config.html_title)
-    if title:
-        config.html_title = title
+    site = site_catalog(dirs, config.language)
+    if config.html_title:
+        title = site.get(config.html_title) or translated_title(dirs, config.language, config.html_title)
+        if title:
+            config.html_title = title
+    footer = config.html_theme_options.get("extra_footer") or ""
+    text = re.sub(r"<[^>]+>", "", footer).strip()
+    if text in site:
+        config.html_theme_options["extra_footer"] = footer.replace(text, site[text])
 
 
 def setup(app):
