@@ -146,3 +146,14 @@ def test_copy_check_finds_a_repeated_definition():
     assert copies(defs, [("dropout_from_scratch: cell a", "def init_weights(m):\n    return m\n")]) == []
     assert copies(defs, [("book/dropout/04 cell b", "def init_weights(m):\n    return m\n")]) == [
         "book/dropout/04 cell b repeats init_weights of regcourse.chapters.dropout_from_scratch"]
+
+
+def test_a_plain_install_ships_the_chapter_modules():
+    """Colab installs the package with pip (not editable): setuptools must be told about the subpackage."""
+    import tomllib
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    packages = setuptools.get("packages", [])
+    found = isinstance(packages, dict) and "find" in packages      # [tool.setuptools.packages.find] finds them
+    assert found or "regcourse.chapters" in packages, (
+        'pyproject.toml lists packages = ["regcourse"] only, so `pip install git+...` installs regcourse without '
+        'regcourse.chapters and the chapters fail to import: use packages = ["regcourse", "regcourse.chapters"]')
