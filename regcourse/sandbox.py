@@ -759,6 +759,33 @@ def install(c) -> None:
     Autograde.convert_single_notebook = convert_single_notebook
     Autograde._regcourse_guarded = True
 
+    # nbgrader puts a deleted grade cell back after the previous *graded* cell of the source, and fails with a
+    # KeyError when that previous cell is an ungraded one (a locked question above a written answer). Put it
+    # after the nearest earlier source cell the submission still has, whatever its kind.
+    from nbgrader.preprocessors import OverwriteCells
+
+    def add_missing_grade_cells(self, nb, resources):
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        source_cells = source_nb.source_cells
+        ids = [cell.name for cell in source_cells]
+        solution_ids = {cell.name for cell in source_nb.solution_cells}
+        for grade_cell in source_nb.grade_cells:
+            where = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(nb.cells)
+                     if c.metadata.get("nbgrader", {}).get("grade_id")}
+            if grade_cell.name in where or grade_cell.name not in ids:
+                continue
+            self.log.warning("Missing grade cell %s encountered, adding to notebook", grade_cell.name)
+            k = ids.index(grade_cell.name)
+            added = self.missing_cell_transform(source_cells[k], grade_cell.max_score,
+                                                is_solution=grade_cell.name in solution_ids)
+            k -= 1
+            while k >= 0 and ids[k] not in where:
+                k -= 1
+            nb.cells.insert(where[ids[k]] + 1 if k >= 0 else 0, added)
+        return nb, resources
+
+    OverwriteCells.add_missing_grade_cells = add_missing_grade_cells
+
 
 if __name__ == "__main__" and sys.argv[1:] == ["--runner"]:
     sys.exit(_runner_main())

@@ -526,6 +526,8 @@ def table(root: Path, assignment: str) -> list[dict]:
                         why = {"task": "plot/task", "answer": "written answer"}.get(kind, "check")
                         if kind == "answer" and g.name in texts and not texts[g.name]:
                             why = "written answer (BLANK)"
+                        elif kind == "answer" and "was missing from the submission" in texts.get(g.name, ""):
+                            why = "written answer (DELETED by the student; put back empty)"
                         if g.manual_score is not None:   # nbgrader re-flags graded cells on a regrade
                             why += f", graded {g.manual_score:g} before the resubmission: check again"
                         row["todo"].append(f"{g.name} ({why})")

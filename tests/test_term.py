@@ -235,13 +235,13 @@ def test_whole_term(tmp_path):
     # written answers: given -> to grade by hand; untouched or deleted -> 0 "No response"; blanked -> flagged
     assert s["s01"]["map_reading"][2] and s["s01"]["map_reading"][0] is None
     assert s["s11"]["map_reading"][:1] == (0,) and not s["s11"]["map_reading"][2]
-    assert s["s13"]["map_reading"][:1] == (0,) and not s["s13"]["map_reading"][2]
+    assert s["s13"]["map_reading"][2], "a deleted answer cell is put back and flagged"
     assert all(s[sid]["plot_lambda_sweep"][2] for sid in s)
     table = p.stdout
     assert re.search(r"s21 .* NO SUBMISSION", table) and re.search(r"s06 .* 1006 +LATE", table), table
     assert not re.search(r"s07 .* 1007 +LATE", table), table
     assert "reading_lambda_sweep (written answer (BLANK))" in table.split("s12:")[1].splitlines()[0], table
-    assert "map_reading" not in table.split("s13:")[1].splitlines()[0], table
+    assert "map_reading (written answer (DELETED" in table.split("s13:")[1].splitlines()[0], table
 
     # the instructor grades s01's written answers (as the formgrader does), then feedback
     from nbgrader.api import Gradebook
