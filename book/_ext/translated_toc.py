@@ -94,6 +94,34 @@ def _translate_title(app, config):
     text = re.sub(r"<[^>]+>", "", footer).strip()
     if text in site:
         config.html_theme_options["extra_footer"] = footer.replace(text, site[text])
+    search = config.html_theme_options.get("search_bar_text")
+    if search in site:  # a theme option, not a translatable string of the theme
+        config.html_theme_options["search_bar_text"] = site[search]
+    _add_fallback_catalog(site)
+
+
+def _add_fallback_catalog(site: dict[str, str]) -> None:
+    """Strings that Sphinx's and the themes' zh_CN catalogs leave in English ("Link to this heading",
+    "Toggle primary sidebar", ...): site.po becomes a fallback of the catalogs "sphinx" and "booktheme", so a
+    string they translate keeps their translation and the rest comes from site.po."""
+    import gettext
+    import io
+
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+    from sphinx.locale import translators
+
+    catalog = Catalog()
+    for msgid, msgstr in site.items():
+        catalog.add(msgid, msgstr)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    fallback = gettext.GNUTranslations(buf)
+    for key in (("general", "sphinx"), ("general", "booktheme")):
+        translator = translators.get(key)
+        if translator is not None:
+            translator.add_fallback(fallback)
 
 
 def setup(app):
