@@ -314,12 +314,15 @@ def collect(root: Path, assignment: str, zips=(), folder=None, due=None, verbose
         if not info["file"].lower().endswith(".ipynb"):
             row["status"], row["note"] = "skipped", "not a notebook"
             continue
-        sid = by_uid.get(info["uid"]) if info["uid"] else None
-        if sid is None and info["lms"] == "folder":
-            sid = info["name"] if (info["name"] in students or not students) else None
-        if sid is None and info["lms"] == "moodle":
+        sid = None
+        if info["lms"] == "moodle":
+            # Moodle numbers files by a participant id of the assignment, not the user id: the name comes first
             hits = by_name.get(_slug(info["name"]), [])
             sid = hits[0] if len(set(hits)) == 1 else None
+        if sid is None and info["uid"]:
+            sid = by_uid.get(info["uid"])
+        if sid is None and info["lms"] == "folder":
+            sid = info["name"] if (info["name"] in students or not students) else None
         if sid is None and not students and info["uid"]:
             sid = info["uid"]      # no roster: the LMS user id is the student id
         if sid is None:
