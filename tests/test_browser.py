@@ -65,7 +65,7 @@ def site_pages(site: Path) -> list[str]:
     if not (site / "index.html").is_file():
         return []
     return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
-                  if not p.relative_to(site).parts[0].startswith("_"))
+                  if not any(part.startswith("_") for part in p.relative_to(site).parts))
 
 
 PAGES = site_pages(SITE)
@@ -308,10 +308,13 @@ def check_page(page, watch: PageWatch, base: str, site: Path, page_name: str,
         status = http_status(link)
         if status != 200:
             problems.append(f"link answers HTTP {status}: {link}")
-    if (site / "_sources" / page_name).with_suffix(".ipynb").is_file():  # a notebook page
+    # A notebook page (in either edition: a Chinese page's sources are under zh_CN/_sources/).
+    edition, rest = (site / "zh_CN", Path(*Path(page_name).parts[1:])) if Path(page_name).parts[0] == "zh_CN" \
+        else (site, Path(page_name))
+    if (edition / "_sources" / rest).with_suffix(".ipynb").is_file():
         hrefs = info["hrefs"]
         for what, needle in [("Colab", "colab.research.google.com/github/"), ("Binder", "mybinder.org/v2/"),
-                             ("download (.ipynb)", "_sources/" + str(Path(page_name).with_suffix(".ipynb")))]:
+                             ("download (.ipynb)", "_sources/" + str(rest.with_suffix(".ipynb")))]:
             if not any(needle in h for h in hrefs):
                 problems.append(f"no {what} button")
     return problems

@@ -311,7 +311,7 @@ def site_pages(site: Path) -> list[str]:
     if not (site / "index.html").is_file():
         return []
     return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
-                  if not p.relative_to(site).parts[0].startswith("_"))
+                  if not any(part.startswith("_") for part in p.relative_to(site).parts))
 
 
 PAGES = site_pages(SITE)
