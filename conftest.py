@@ -6,8 +6,8 @@ Markers (registered in pyproject.toml, enforced by --strict-markers) are applied
 so that `pytest -m "not slow"` is the unit tests alone:
 
 * every nbval cell (book/ and solutions/ notebooks) is `notebook` and `slow`;
-* tests/test_grading_pipeline.py is `grading` and `slow` (it runs nbgrader over temporary classes), and
-  test_dropout.py's D2L accuracy runs are `slow` (TEST_MARKERS below);
+* tests/test_grading_pipeline.py and test_grading_sandbox.py are `grading` and `slow` (nbgrader over temporary
+  classes, sandboxed kernels), and single tests that take seconds are `slow` (TEST_MARKERS below);
 * tests/test_browser.py and tests/test_built_book.py mark themselves (`browser`, `built_book`; both `slow`).
 
 Under pytest-xdist (`-n N`, opt-in) each worker gets cores // N torch threads (at least one), through the
@@ -28,10 +28,18 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # Test files whose every test carries these markers (for files that do not mark themselves).
 FILE_MARKERS = {
     "test_grading_pipeline.py": ("grading", "slow"),
+    "test_grading_sandbox.py": ("grading", "slow"),   # starts sandboxed kernels
 }
 # Single tests that train for minutes ("file::function"), until their file marks them itself.
 TEST_MARKERS = {
     "test_dropout.py::test_reaches_d2l_test_accuracy": ("slow",),  # 2 x 10 Fashion-MNIST epochs
+    # Seconds each (a Sphinx build, a kernel, a subprocess importing torch): `-m "not slow"` stays fast.
+    "test_translation.py::test_catalogs_match_the_current_sources": ("slow",),
+    "test_learner_notebooks.py::test_a_learner_edition_runs_like_on_colab": ("slow",),
+    "test_dropout_experiments.py::test_mc_dropout_mean_approaches_the_average_of_the_thinned_networks": ("slow",),
+    "test_stored_notebooks.py::test_the_checks_catch_a_notebook_with_outputs": ("slow",),
+    "test_chapter_code.py::test_modules_import_without_myst_nb_and_touch_no_random_state": ("slow",),
+    "test_term.py::test_refuses_outside_course_root": ("slow",),
 }
 
 
