@@ -13,7 +13,8 @@ Compares, on this machine and in one run:
 
 Both pipelines run the same training step (784-256-256-10 MLP, ReLU, dropout 0.2/0.5, SGD lr 0.5, mean
 cross-entropy). Each timing is the median of ``--repeats`` epochs after one warm-up. Prints a Markdown table
-and writes the numbers to ``benchmarks/epoch_time.json``, which the chapter's closing note quotes.
+and writes the numbers to ``regcourse/measurements/epoch_time.json`` (package data, so that the chapter
+finds them on Colab too), which the chapter's closing note quotes.
 
 ``--chapter`` also executes the dropout chapter's notebooks one after another (as a reader or the book build
 would) and records each one's wall time.
@@ -134,7 +135,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--chapter", action="store_true", help="also time the dropout notebooks")
     parser.add_argument("--save-executed", type=Path, default=None, metavar="DIR",
                         help="with --chapter: write the executed notebooks (with outputs) to DIR")
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "epoch_time.json",
+    parser.add_argument("--json", type=Path, default=ROOT / "regcourse" / "measurements" / "epoch_time.json",
                         help="where to write the results ('-' for nowhere)")
     args = parser.parse_args(argv)
     os.environ.setdefault("REGCOURSE_NO_PROGRESS", "1")
