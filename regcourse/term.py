@@ -86,6 +86,7 @@ _QUIET = [
     (re.compile(r"Config option `display_data_priority` not recognized"),
      "nbconvert's note that a feedback preprocessor ignores an exporter option"),
     (re.compile(r"Alternative text is missing on \d+ image"), "nbconvert's note on plots without alt text"),
+    (re.compile(r"MissingIDFieldWarning"), "nbformat's note that a cell put back has no id"),
     (re.compile(r"\| INFO\]"), "INFO lines"),
     (re.compile(r"Late submission penalty: None"), "late penalties of 0 (penalty method none)"),
     (re.compile(r"^\s*$"), "blank"),
