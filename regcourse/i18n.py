@@ -123,12 +123,12 @@ TERMS: dict[str, dict[str, str]] = {
             "在 1,000 张图像上训练 40 个迭代周期后（圆点：均值；误差棒：3 个随机种子的范围；灰点：每个随机种子）",
         "loss, evaluation mode (log scale)": "损失，评估模式（对数坐标）",
         "Loss on 500 training and 500 test images": "500 张训练图像和 500 张测试图像上的损失",
-        # book/weight_decay/01-05
+        # book/weight_decay/01-05 (matplotlib's mathtext has no CJK glyphs: a label with Chinese uses Unicode math)
         "step": "步数",
-        "$w_t / w_0$ (decay alone)": "$w_t / w_0$（仅衰减）",
+        "$w_t / w_0$ (decay alone)": "wₜ / w₀（仅衰减）",
         "ηλ < 2: shrinks (with sign flips if ηλ > 1)": "ηλ < 2：收缩（ηλ > 1 时符号交替）",
         "ηλ > 2: grows, flipping sign": "ηλ > 2：增长，符号交替",
-        "Weight decay without data: $w_t = (1 - ηλ)^t w_0$": "没有数据时的权重衰减：$w_t = (1 - ηλ)^t w_0$",
+        "Weight decay without data: $w_t = (1 - ηλ)^t w_0$": "没有数据时的权重衰减：wₜ = (1 − ηλ)ᵗ w₀",
         "L1 (soft-thresholding)": "L1（软阈值）",
         "L2 (weight decay)": "L2（权重衰减）",
         "input index i (only 0, 1, 2 matter)": "输入下标 i（只有 0、1、2 起作用）",
