@@ -274,7 +274,7 @@ def test_whole_term(tmp_path):
     s = scores(course)
     assert sum(s["s14"][g][0] for g in auto) == full
     assert s["s01"]["map_reading"][2], "a resubmitted written answer must be flagged for grading again"
-    assert "s01: " in p.stdout and "graded before" in p.stdout.split("s01: ")[-1].splitlines()[0], p.stdout
+    assert "before the resubmission: check again" in p.stdout.split("\n  s01: ")[1].splitlines()[0], p.stdout
     p = run_term(course, "feedback", A)
     record(timings, "feedback again", p.seconds, 20)
     after = fb14.read_text()
