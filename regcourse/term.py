@@ -522,7 +522,8 @@ def table(root: Path, assignment: str) -> list[dict]:
             texts = _answer_texts(root, assignment, st.id)
             for nb in sub.notebooks:
                 for g in nb.grades:
-                    row["cells"][g.name] = g.score
+                    ungraded = g.auto_score is None and g.manual_score is None
+                    row["cells"][g.name] = None if ungraded else g.score   # empty in the export, not 0
                     kind = next((c["kind"] for c in cells if c["id"] == g.name), "?")
                     if kind == "auto" and g.auto_score is None and g.manual_score is None:
                         row["failed"] = True       # nbgrader could not run it: its ERROR lines say why
