@@ -634,3 +634,16 @@ def test_dropout_backward_shadowed_builtins_gain_nothing(db_shadow):
         assert scores[student]["test_dropout_forward_unguarded"] == 2, (student, scores)
         assert not any("REVIEW" in line and f"'{student}'" in line for line in log.splitlines()), (
             "the static review flagged a shadowed builtin: this test then shows nothing about the guard")
+
+
+@pytest.mark.parametrize("assignment", ["weight_decay", "dropout", "dropout_backward"])
+def test_every_test_cell_drops_shadowed_builtins(assignment):
+    """The guard that test_dropout_backward_shadowed_builtins_gain_nothing shows working, in every autograded
+    test cell of every assignment (a test cell without it can be fooled by a student's `def abs(x): ...`)."""
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+             and not c.metadata["nbgrader"].get("solution")]
+    assert tests, f"no autograded test cell in {assignment}"
+    unguarded = [c.metadata["nbgrader"]["grade_id"] for c in tests
+                 if not DB_GUARD.search(c.source) or "G.check_environment()" not in c.source]
+    assert not unguarded, f"{assignment}: test cells without the guard against shadowed builtins: {unguarded}"
