@@ -378,3 +378,17 @@ def test_a_learner_edition_runs_like_on_colab(doc, colab_like_kernel, tmp_path):
         if prose_of(cell) is not None:
             shown = [o for o in cell.outputs if "text/markdown" in o.get("data", {})]
             assert len(shown) == 1 and not [o for o in cell.outputs if o.output_type == "error"], (i, cell.outputs)
+
+
+def test_pages_that_write_the_repository_url_write_the_one_in_config():
+    """A page may spell the install address out for students to copy (book/student_setup.md does: `pip install
+    "regcourse @ git+<url>"`); it must then be _config.yml's, so that changing the URL there makes this test
+    name the pages to update."""
+    url, _ = gen.repository(ROOT)
+    written = {}
+    for page in sorted((ROOT / "book").rglob("*.md")):
+        for found in re.findall(r"git\+(https://[\w./-]+)", page.read_text()):
+            written.setdefault(found, []).append(page.relative_to(ROOT).as_posix())
+    assert written.get(url), f"no page writes {url} (the test looks for it in book/*.md)"
+    others = {u: pages for u, pages in written.items() if u != url}
+    assert not others, f"pages write a repository URL other than _config.yml's {url}: {others}"
