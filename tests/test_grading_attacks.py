@@ -355,7 +355,8 @@ def course_files(course):
     return {p: digest(course / p) for p in ("nbgrader_config.py", "source", "release", "victim.txt")}
 
 
-def scores(course):
+def scores(course, keep=lambda cell: cell in TESTS):
+    """{student: {cell: autograded score}} from the gradebook, for the cells `keep` accepts."""
     db = sqlite3.connect(course / "gradebook.db")
     rows = db.execute(
         "select student.id, base_cell.name, grade.auto_score from grade "
@@ -365,7 +366,7 @@ def scores(course):
         "join base_cell on grade.cell_id = base_cell.id").fetchall()
     out = {}
     for student, cell, score in rows:
-        if cell in TESTS:
+        if keep(cell):
             out.setdefault(student, {})[cell] = score
     return out
 
@@ -605,18 +606,7 @@ def db_shadow_course(tmp: Path):
         nbformat.write(nbformat.from_dict(nb), folder / f"{DB}.ipynb")
     proc = nbgrader(course, env, "autograde", DB, "--force", f"--Execute.timeout={CELL_TIMEOUT}",
                     f"--SandboxedExecute.wall_timeout={WALL_TIMEOUT}")
-    db = sqlite3.connect(course / "gradebook.db")
-    rows = db.execute(
-        "select student.id, base_cell.name, grade.auto_score from grade "
-        "join submitted_notebook on grade.notebook_id = submitted_notebook.id "
-        "join submitted_assignment on submitted_notebook.assignment_id = submitted_assignment.id "
-        "join student on submitted_assignment.student_id = student.id "
-        "join base_cell on grade.cell_id = base_cell.id").fetchall()
-    out = {}
-    for student, name, score in rows:
-        if name.startswith("test_"):
-            out.setdefault(student, {})[name] = score
-    return out, proc.stderr
+    return scores(course, keep=lambda cell: cell.startswith("test_")), proc.stderr
 
 
 @pytest.fixture(scope="module")
