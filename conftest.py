@@ -70,3 +70,115 @@ def pytest_collection_modifyitems(config, items):
         names = FILE_MARKERS.get(path.name, ()) + TEST_MARKERS.get(f"{path.name}::{function}", ())
         for name in names:
             item.add_marker(getattr(pytest.mark, name))
+    # Longest scopes first (a stable sort: the order inside a scope, e.g. a notebook's cells, is kept).
+    items.sort(key=lambda item: -SCOPE_SECONDS.get(course_scope(item.nodeid), 0))
+
+
+# ------------------------------------------------------------------ one execution for nbval and the book build
+# `pytest --nbval --nbval-save-executed DIR` writes every notebook whose cells all passed, with the outputs nbval
+# received from its kernel, to DIR/<path of the notebook>. scripts/execute_chapters.py --executed DIR stores a
+# chapter's copy in the book's execution cache instead of running it again, if its code cells are exactly the
+# chapter's current ones. The test command (scripts/run_tests.sh) so runs each chapter once for both.
+
+def pytest_addoption(parser):
+    parser.addoption("--nbval-save-executed", metavar="DIR", default=None,
+                     help="write each notebook that passed under nbval, with its outputs, below DIR")
+
+
+def _is_nbval_cell(item) -> bool:
+    return hasattr(item, "test_outputs") and hasattr(item, "cell") and Path(str(item.fspath)).suffix == ".ipynb"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not (_is_nbval_cell(item) and item.config.getoption("nbval_save_executed")):
+        return
+    notebook = item.parent
+    if report.when == "call" and report.passed and item.test_outputs is not None:
+        notebook._executed_cells = getattr(notebook, "_executed_cells", 0) + 1
+        notebook._seconds = getattr(notebook, "_seconds", 0.0) + report.duration
+        item.cell.outputs = [nbformat_node(o) for o in item.test_outputs]
+        item.cell.execution_count = notebook._executed_cells
+    elif report.failed or report.skipped:
+        notebook._execution_incomplete = True
+
+
+def nbformat_node(output):
+    import nbformat
+    return nbformat.from_dict(dict(output))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own teardown stops the notebook's kernel
+def pytest_runtest_teardown(item, nextitem):
+    dest = item.config.getoption("nbval_save_executed", None)
+    if not (dest and _is_nbval_cell(item)) or (nextitem is not None and nextitem.parent is item.parent):
+        return
+    notebook = item.parent  # the last cell of this notebook has run
+    cells = [c for c in notebook.nb.cells if c.cell_type == "code"]
+    if getattr(notebook, "_execution_incomplete", False) or getattr(notebook, "_executed_cells", 0) != len(cells):
+        return  # a failed, skipped or deselected cell: the build runs this notebook itself
+    import nbformat
+    try:  # the kernel's language_info, as nbclient records it (myst-nb picks the code lexer from it)
+        reply = notebook.kernel.kc.kernel_info(reply=True, timeout=10)
+        notebook.nb.metadata["language_info"] = reply["content"]["language_info"]
+    except Exception as e:  # noqa: BLE001 (the outputs are what matters; say why the metadata is missing)
+        item.config.get_terminal_writer().line(f"\n{item.fspath}: no language_info from the kernel ({e!r})")
+    try:
+        nbformat.validate(notebook.nb)
+    except nbformat.ValidationError as e:
+        item.config.get_terminal_writer().line(f"\n{item.fspath}: not saved for the build ({e.message})")
+        return
+    notebook.nb.metadata["regcourse_nbval_seconds"] = round(notebook._seconds, 1)  # read and removed by the build
+    target = Path(dest) / Path(str(item.fspath)).resolve().relative_to(item.config.rootpath)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook.nb, target)
+
+
+# ------------------------------------------------------------------------------- xdist: the longest work first
+# `--dist loadscope` keeps each notebook (one kernel), test class and module (their fixtures) on one worker. Two
+# refinements for this suite, where a handful of scopes take minutes and the rest seconds:
+# * each Colab-like execution of a learner edition is its own scope (no shared fixture), so that the eleven
+#   do not queue on one worker;
+# * scopes start longest first (the estimates below; others after them, in collection order): a scope of minutes
+#   left for the end would keep one worker busy while the other idles.
+# Seconds per scope under `-n 2` (AMD EPYC, 2026-11-22); they order the work, nothing else.
+LEARNER = "tests/test_learner_notebooks.py::test_a_learner_edition_runs_like_on_colab["
+SCOPE_SECONDS = {
+    "tests/test_term.py": 290,
+    "book/dropout/05_with_weight_decay.ipynb": 170,
+    LEARNER + "book/dropout/05_with_weight_decay]": 160,
+    "tests/test_grading_attacks.py": 155,
+    "tests/test_grading_pipeline.py::TestWeightDecayGrading": 150,
+    "tests/test_grading_pipeline.py::TestDropoutGrading": 110,
+    "tests/test_grading_pipeline.py::TestDropoutBackwardGrading": 80,
+    LEARNER + "book/dropout/04_experiments]": 78,
+    "book/dropout/04_experiments.ipynb": 70,
+    "tests/test_formgrader_browser.py": 50,
+    LEARNER + "book/dropout/06_variants]": 37,
+    LEARNER + "book/weight_decay/04_neural_network]": 35,
+    "tests/test_dropout.py": 35,
+    "book/dropout/06_variants.ipynb": 32,
+    "book/weight_decay/04_neural_network.ipynb": 27,
+    LEARNER + "book/dropout/03_from_scratch]": 22,
+    "book/dropout/03_from_scratch.ipynb": 20,
+}
+
+
+def course_scope(nodeid: str) -> str:
+    """The xdist work unit of a test: loadscope's (module, class or notebook), or the test alone (LEARNER)."""
+    return nodeid if nodeid.startswith(LEARNER) else nodeid.rsplit("::", 1)[0]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist", None) != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return course_scope(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order pytest_collection_modifyitems gives (longest first)
+    return CourseScheduling(config, log)

@@ -9,8 +9,12 @@ export PATH="$(pwd)/.venv/bin:$PATH"
 status=0
 # Chapters whose code changed run first, two kernels at a time with one torch thread each (faster than
 # jupyter-book's one at a time on two cores); the Sphinx build below then finds them all in the cache.
+# BOOK_EXECUTED: a folder of chapters just run under `pytest --nbval --nbval-save-executed` (the test command
+# sets it); a chapter found there with its current code is stored in the cache, not run again.
+executed=()
+[ -z "${BOOK_EXECUTED:-}" ] || executed=(--executed "$BOOK_EXECUTED")
 t=$SECONDS
-python scripts/execute_chapters.py --jobs "${BOOK_JOBS:-2}" || status=1
+python scripts/execute_chapters.py --jobs "${BOOK_JOBS:-2}" "${executed[@]}" || status=1
 echo "[book] chapters executed in $((SECONDS - t)) s"
 t=$SECONDS
 jupyter-book build . ${BOOK_BUILD_FLAGS:--W -n --keep-going} || status=$?

@@ -7,10 +7,14 @@ chapter whose current code has no successful record in `_build/.jupyter_cache`, 
 time and one torch thread each, and stores each result in the cache exactly as myst-nb would. The Sphinx build
 that follows finds every chapter cached and executes nothing.
 
+With `--executed DIR` (the test command passes the folder its nbval run wrote, see conftest.py), a chapter whose
+executed copy DIR/<path> has exactly the chapter's current code cells is stored from there instead of being run
+a second time: nbval has just run it, cell by cell, in a fresh kernel with one torch thread.
+
 A chapter that fails is recorded as failed (with its traceback) and the script goes on with the others; the
 build then shows the error and `scripts/check_execution.py` names the notebook and the cell.
 
-    python scripts/execute_chapters.py [--jobs 2] [--timeout 900]
+    python scripts/execute_chapters.py [--jobs 2] [--timeout 900] [--executed DIR]
 """
 from __future__ import annotations
 
@@ -45,10 +49,29 @@ def execute(path: str, timeout: int, threads: int) -> tuple[str, dict, float, st
     return path, nb, result.time, (result.exc_string if result.err is not None else None)
 
 
+def code_of(nb) -> list[str]:
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def executed_copy(path: Path, folder: Path | None):
+    """The notebook as nbval ran it (outputs in place) if that run was of the chapter's current code, else None."""
+    if folder is None:
+        return None
+    copy = folder / path.resolve().relative_to(ROOT)
+    if not copy.is_file():
+        return None
+    nb = nbformat.read(copy, as_version=4)
+    if code_of(nb) != code_of(nbformat.read(path, as_version=4)):
+        return None
+    return nb
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2, help="kernels at a time (default 2)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell (as _config.yml)")
+    parser.add_argument("--executed", type=Path, default=None, metavar="DIR",
+                        help="executed copies written by `pytest --nbval --nbval-save-executed DIR`")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
@@ -62,8 +85,23 @@ def main(argv: list[str] | None = None) -> int:
             cache.match_cache_notebook(nbformat.read(path, as_version=4))
         except KeyError:
             todo.append(path)
+    reused = []
+    for path in list(todo):
+        nb = executed_copy(path, args.executed)
+        if nb is not None:
+            seconds = nb.metadata.pop("regcourse_nbval_seconds", 0)
+            record = cache.add_nb_to_project(str(path))
+            NbProjectRecord.remove_tracebacks([record.pk], cache.db)
+            cache.cache_notebook_bundle(
+                CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds, "executed_by": "pytest --nbval"}),
+                check_validity=False, overwrite=True)
+            todo.remove(path)
+            reused.append(path)
+    if reused:
+        print(f"execute_chapters: {len(reused)} chapter(s) stored from the nbval run in {args.executed} "
+              "(same code cells, run without error there)")
     if not todo:
-        print("execute_chapters: every chapter's current code is already in the cache.")
+        print("execute_chapters: every chapter's current code is in the cache.")
         return 0
     # Longest first (by the last recorded run, if any) so that two workers finish close together.
     last = {Path(r.uri).resolve(): r.data.get("execution_seconds", 0) for r in cache.list_cache_records()}

@@ -2,10 +2,12 @@
 # The whole test suite, what CI runs (.ci/run calls exactly this):
 #   1. set-up (idempotent);
 #   2. ruff over the package, tests, scripts and notebooks (rules in pyproject.toml): any finding fails;
-#   3. a clean strict build of both editions (scripts/build_book.sh; a chapter that fails to execute fails here);
-#   4. pytest over everything: unit tests, stored notebooks stripped, every notebook of book/ and solutions/
-#      under nbval, the grading pipeline and attacks, the tests of the built book, the browser test.
-# Arguments go to pytest (e.g. `-m "not slow"`, `-x`, `--lf`). PYTEST_WORKERS sets the number of pytest-xdist
+#   3. pytest over everything that does not need the built book: unit tests, stored notebooks stripped, every
+#      notebook of book/ and solutions/ under nbval, the learner editions run as on Colab, the grading pipeline,
+#      attacks and a whole term;
+#   4. a clean strict build of both editions (scripts/build_book.sh), its chapters taken from step 3's nbval run;
+#   5. the tests of the built book: HTML, execution records, the browser tests.
+# With arguments: a clean strict build, then pytest with them (e.g. `-m "not slow"`, `-x`, `--lf`). PYTEST_WORKERS sets the number of pytest-xdist
 # workers (default 2; 0 runs sequentially). conftest.py gives each worker, and the kernels it starts, its share
 # of the cores as torch threads: two single-thread workers beat one two-thread process on two cores (the
 # course's small networks leave a second torch thread mostly idle).
@@ -22,16 +24,38 @@ ruff --version
 ruff check .
 echo "[tests] ruff took $((SECONDS - t)) s"
 
-# A broken chapter or reference must fail: both editions built from a clean _build by the README's book
-# command (chapters executed two at a time, warnings as errors, every chapter's execution checked).
-rm -rf _build
-t=$SECONDS
-REGCOURSE_SETUP_DONE=1 BOOK_BUILD_FLAGS="-W -n --keep-going" bash scripts/build_book.sh
-echo "[tests] clean strict book build took $((SECONDS - t)) s"
-
 workers=${PYTEST_WORKERS:-2}
 xdist=()
 if [ "$workers" != 0 ]; then xdist=(-n "$workers" --dist loadscope); fi
+rm -rf _build
+build() {  # both editions, strict (warnings are errors; every chapter's execution is checked)
+  local t=$SECONDS rc=0
+  REGCOURSE_SETUP_DONE=1 BOOK_BUILD_FLAGS="-W -n --keep-going" bash scripts/build_book.sh || rc=$?
+  echo "[tests] clean strict book build took $((SECONDS - t)) s"
+  return $rc
+}
+
+if [ $# -gt 0 ]; then
+  # A selection of your own: build the book, then pytest with your arguments.
+  build
+  t=$SECONDS
+  pytest "${xdist[@]}" "$@"
+  echo "[tests] pytest took $((SECONDS - t)) s; total ${SECONDS} s"
+  exit 0
+fi
+
+# Everything, with each chapter executed once for both nbval and the book:
+#   1. every test that does not need the built book, including nbval over book/ and solutions/; nbval writes
+#      each chapter it ran without error, outputs included, to _build/nbval_executed;
+#   2. the book, both editions: the chapters come from step 1 (same code cells), any other is executed here;
+#   3. the tests of the built book (HTML, execution records, the browser tests: marker built_book).
+# A failure in one step does not stop the next ones (all failures are reported); the exit status says.
+status=0
 t=$SECONDS
-pytest "${xdist[@]}" "$@"
-echo "[tests] pytest took $((SECONDS - t)) s; total ${SECONDS} s"
+pytest "${xdist[@]}" -m "not built_book" --nbval-save-executed "$(pwd)/_build/nbval_executed" || status=1
+echo "[tests] step 1, pytest without the built book, took $((SECONDS - t)) s"
+BOOK_EXECUTED="$(pwd)/_build/nbval_executed" build || status=1
+t=$SECONDS
+pytest "${xdist[@]}" -m built_book || status=1
+echo "[tests] step 3, pytest of the built book, took $((SECONDS - t)) s; total ${SECONDS} s"
+exit $status
