@@ -101,8 +101,6 @@ def pytest_runtest_makereport(item, call):
         notebook._seconds = getattr(notebook, "_seconds", 0.0) + report.duration
         item.cell.outputs = [nbformat_node(o) for o in item.test_outputs]
         item.cell.execution_count = notebook._executed_cells
-    elif report.failed or report.skipped:
-        notebook._execution_incomplete = True
 
 
 def nbformat_node(output):
@@ -117,8 +115,8 @@ def pytest_runtest_teardown(item, nextitem):
         return
     notebook = item.parent  # the last cell of this notebook has run
     cells = [c for c in notebook.nb.cells if c.cell_type == "code"]
-    if getattr(notebook, "_execution_incomplete", False) or getattr(notebook, "_executed_cells", 0) != len(cells):
-        return  # a failed, skipped or deselected cell: the build runs this notebook itself
+    if getattr(notebook, "_executed_cells", 0) != len(cells):
+        return  # a cell failed, was skipped or not selected: the build runs this notebook itself
     import nbformat
     try:  # the kernel's language_info, as nbclient records it (myst-nb picks the code lexer from it)
         reply = notebook.kernel.kc.kernel_info(reply=True, timeout=10)
