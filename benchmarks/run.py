@@ -2,17 +2,19 @@
 
     .venv/bin/python benchmarks/run.py            # everything (about 15 minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --only grading --class-sizes 5 20
+    .venv/bin/python benchmarks/run.py --only test_command   # the test command on a fresh clone (~20 min)
 
 Sections: training throughput (benchmarks/epoch_time.py), the whole course under nbval (sequential and
-with pytest-xdist), grading with nbgrader autograde over a class of N submissions, and the book build
-(cold and cached). Figures are wall-clock seconds on a shared machine: compare the ratios, which are
-measured in the same run, rather than absolute times across machines.
+with pytest-xdist), grading with nbgrader autograde over a class of N submissions, the book build
+(cold and cached), and the test command on a fresh clone of HEAD. Figures are wall-clock seconds on a shared
+machine: compare the ratios, which are measured in the same run, rather than absolute times across machines.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -153,10 +155,36 @@ def section_build() -> str:
             f"| build | wall time |\n| --- | ---: |\n| cold | {cold:.0f} s |\n| cached | {cached:.0f} s |\n")
 
 
+STEP = re.compile(r"^\[tests\] (?P<what>.+?) took (?P<s>\d+) s")
+
+
+def section_test_command() -> str:
+    """The README's test command on a fresh clone of HEAD: set-up (a new venv), then the timed steps."""
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "course"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        env = {k: v for k, v in ENV.items() if k not in ("VIRTUAL_ENV",)}
+        env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(VENV_BIN)))
+        proc = subprocess.run(["bash", "scripts/run_tests.sh"], cwd=clone, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"the test command failed on a fresh clone:\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}")
+    steps = [(m["what"], int(m["s"])) for m in map(STEP.match, proc.stdout.splitlines()) if m]
+    setup = next(s for what, s in steps if what == "set-up")
+    total = int(re.search(r"total (\d+) s", proc.stdout).group(1))
+    rows = "\n".join(f"| {what} | {s} s |" for what, s in steps)
+    return (f"`bash scripts/run_tests.sh` (what CI runs) on a fresh clone of commit {head}, every step as the script "
+            "prints it. Target: the command, set-up of the venv aside, within 12 min.\n\n"
+            f"| step | wall time |\n| --- | ---: |\n{rows}\n| **all but the set-up** | **{total - setup} s "
+            f"({(total - setup) / 60:.1f} min)** |\n| all | {total} s |\n")
+
+
 SECTIONS = {"throughput": ("Training throughput", section_throughput),
             "course": ("The whole course", section_course),
             "grading": ("Grading", section_grading),
-            "build": ("The book build", section_build)}
+            "build": ("The book build", section_build),
+            "test_command": ("The test command", section_test_command)}
 
 
 def _read_sections(path: Path) -> dict:

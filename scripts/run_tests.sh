@@ -7,10 +7,13 @@
 #      attacks and a whole term;
 #   4. a clean strict build of both editions (scripts/build_book.sh), its chapters taken from step 3's nbval run;
 #   5. the tests of the built book: HTML, execution records, the browser tests.
-# With arguments: a clean strict build, then pytest with them (e.g. `-m "not slow"`, `-x`, `--lf`). PYTEST_WORKERS sets the number of pytest-xdist
-# workers (default 2; 0 runs sequentially). conftest.py gives each worker, and the kernels it starts, its share
-# of the cores as torch threads: two single-thread workers beat one two-thread process on two cores (the
-# course's small networks leave a second torch thread mostly idle).
+# With arguments: a clean strict build, then pytest with them (e.g. `-m "not slow"`, `-x`, `--lf`).
+# PYTEST_WORKERS sets the number of pytest-xdist workers (default 3; 0 runs sequentially). conftest.py gives
+# each worker, and the kernels it starts, one torch thread (its share of the cores, at least one): the course's
+# small networks leave a second thread mostly idle, and on two cores a third worker fills the time the others
+# spend waiting for a kernel, nbgrader or the sandbox to start (2026-11-22, AMD EPYC, 2 cores: pytest without
+# the built book took 777 s with three workers, 897 s with two; the CPUs were busy 94 % of the whole command
+# with three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS=0
@@ -24,7 +27,7 @@ ruff --version
 ruff check .
 echo "[tests] ruff took $((SECONDS - t)) s"
 
-workers=${PYTEST_WORKERS:-2}
+workers=${PYTEST_WORKERS:-3}
 xdist=()
 if [ "$workers" != 0 ]; then xdist=(-n "$workers" --dist loadscope); fi
 rm -rf _build
