@@ -129,7 +129,9 @@ def pytest_runtest_teardown(item, nextitem):
         item.config.get_terminal_writer().line(f"\n{item.fspath}: not saved for the build ({e.message})")
         return
     notebook.nb.metadata["regcourse_nbval_seconds"] = round(notebook._seconds, 1)  # read and removed by the build
-    target = Path(dest) / Path(str(item.fspath)).resolve().relative_to(item.config.rootpath)
+    path = Path(str(item.fspath)).resolve()
+    rel = path.relative_to(item.config.rootpath) if path.is_relative_to(item.config.rootpath) else path.name
+    target = Path(dest) / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook.nb, target)
 
