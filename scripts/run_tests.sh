@@ -56,9 +56,9 @@ fi
 status=0
 t=$SECONDS
 pytest "${xdist[@]}" -m "not built_book" --nbval-save-executed "$(pwd)/_build/nbval_executed" || status=1
-echo "[tests] step 1, pytest without the built book, took $((SECONDS - t)) s"
+echo "[tests] pytest of all but the built book took $((SECONDS - t)) s"
 BOOK_EXECUTED="$(pwd)/_build/nbval_executed" build || status=1
 t=$SECONDS
 pytest "${xdist[@]}" -m built_book || status=1
-echo "[tests] step 3, pytest of the built book, took $((SECONDS - t)) s; total ${SECONDS} s"
+echo "[tests] pytest of the built book took $((SECONDS - t)) s; total ${SECONDS} s"
 exit $status
