@@ -178,6 +178,18 @@ def terminology_problems(messages: list[tuple[str, str]]) -> list[str]:
     return problems
 
 
+# A glued phrase ({glue:md}, e.g. a verdict "lower in every seed") is shown translated in the Chinese edition:
+# a space between it and a Chinese character shows as a gap inside the sentence ("它 在每个随机种子中都更低").
+# The benchmark's machine and date glues are Latin text, where a space is usual.
+GLUED_PHRASE = r"\{glue:md\}`(?!bench_)[^`]+`"
+CJK_OR_PUNCT = r"[\u3400-\u9fff\uf900-\ufaff，。：；、（）]"
+SPACED_GLUE = re.compile(rf"{CJK_OR_PUNCT} +{GLUED_PHRASE}|{GLUED_PHRASE} +{CJK_OR_PUNCT}")
+
+
+def spacing_problems(msgstr: str) -> list[str]:
+    return [f"a space between Chinese and a glued phrase: {m.group(0)!r}" for m in SPACED_GLUE.finditer(msgstr)]
+
+
 def glossary_terms() -> set[str]:
     """The term lines of book/notation.md's glossary: their msgstr may stay as they are."""
     text = (ROOT / "book" / "notation.md").read_text(encoding="utf8")
@@ -273,6 +285,14 @@ def test_the_terminology_check():
     assert terminology_problems([("x", "权值衰减")])
     assert terminology_problems([("x", "提前停止")])
     assert terminology_problems([("Dropout", "**暂退法**（丢弃法，dropout）")]) == []
+
+
+def test_the_spacing_check_finds_a_gap_before_or_after_a_glued_phrase():
+    assert spacing_problems("使用暂退法时，它{glue:md}`verdict_gap`。") == []
+    assert spacing_problems("使用暂退法时，它 {glue:md}`verdict_gap`。")
+    assert spacing_problems("一张{glue:md}`mc_conf_label` 的图像")
+    assert spacing_problems("测量于 {glue:md}`bench_machine`，") == []   # Latin text: a space is usual
+    assert spacing_problems("为 {glue:text}`loss:.3f`。") == []             # a number: a space is usual
 
 
 def test_a_msgstr_without_chinese_is_flagged_unless_it_is_a_glossary_term():
@@ -416,6 +436,7 @@ def test_translations_are_chinese_in_the_course_terminology(po):
     problems = terminology_problems([(m.id, m.string) for m in entries(catalog)])
     problems += [f"no Chinese in the translation{_where(m)}: {_short(m.string)}"
                  for m in entries(catalog) if untranslated_looking(m.id, m.string, keep)]
+    problems += [f"{p}{_where(m)}" for m in entries(catalog) for p in spacing_problems(m.string)]
     assert not problems, f"{rel(po)}:\n  " + "\n  ".join(problems[:10])
 
 
