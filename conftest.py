@@ -18,6 +18,7 @@ OMP_NUM_THREADS wins.
 import os
 from pathlib import Path
 
+import nbformat
 import pytest
 
 # Progress bars are for people; keep test logs short.
@@ -99,13 +100,8 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and report.passed and item.test_outputs is not None:
         notebook._executed_cells = getattr(notebook, "_executed_cells", 0) + 1
         notebook._seconds = getattr(notebook, "_seconds", 0.0) + report.duration
-        item.cell.outputs = [nbformat_node(o) for o in item.test_outputs]
+        item.cell.outputs = [nbformat.from_dict(dict(o)) for o in item.test_outputs]
         item.cell.execution_count = notebook._executed_cells
-
-
-def nbformat_node(output):
-    import nbformat
-    return nbformat.from_dict(dict(output))
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own teardown stops the notebook's kernel
@@ -117,7 +113,6 @@ def pytest_runtest_teardown(item, nextitem):
     cells = [c for c in notebook.nb.cells if c.cell_type == "code"]
     if getattr(notebook, "_executed_cells", 0) != len(cells):
         return  # a cell failed, was skipped or not selected: the build runs this notebook itself
-    import nbformat
     try:  # the kernel's language_info, as nbclient records it (myst-nb picks the code lexer from it)
         reply = notebook.kernel.kc.kernel_info(reply=True, timeout=10)
         notebook.nb.metadata["language_info"] = reply["content"]["language_info"]

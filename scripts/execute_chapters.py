@@ -66,6 +66,17 @@ def executed_copy(path: Path, folder: Path | None):
     return nb
 
 
+def record_run(cache, path, nb, seconds: float, error: str | None = None, **data) -> None:
+    """Store one run of a chapter in the cache as myst-nb would: the executed notebook, or the traceback."""
+    record = cache.add_nb_to_project(str(path))
+    NbProjectRecord.remove_tracebacks([record.pk], cache.db)
+    if error is None:
+        cache.cache_notebook_bundle(CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds, **data}),
+                                    check_validity=False, overwrite=True)
+    else:
+        NbProjectRecord.set_traceback(record.uri, error, cache.db)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2, help="kernels at a time (default 2)")
@@ -90,11 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         nb = executed_copy(path, args.executed)
         if nb is not None:
             seconds = nb.metadata.pop("regcourse_nbval_seconds", 0)
-            record = cache.add_nb_to_project(str(path))
-            NbProjectRecord.remove_tracebacks([record.pk], cache.db)
-            cache.cache_notebook_bundle(
-                CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds, "executed_by": "pytest --nbval"}),
-                check_validity=False, overwrite=True)
+            record_run(cache, path, nb, seconds, executed_by="pytest --nbval")
             todo.remove(path)
             reused.append(path)
     if reused:
@@ -115,14 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         for future in as_completed(futures):
             path, nb, seconds, error = future.result()
             name = Path(path).relative_to(ROOT)
-            record = cache.add_nb_to_project(path)
-            NbProjectRecord.remove_tracebacks([record.pk], cache.db)
+            record_run(cache, path, nb, seconds, error)
             if error is None:
-                cache.cache_notebook_bundle(CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds}),
-                                            check_validity=False, overwrite=True)
                 print(f"  {name}: {seconds:.0f} s", flush=True)
             else:
-                NbProjectRecord.set_traceback(record.uri, error, cache.db)
                 failed.append(name)
                 print(f"  {name}: FAILED after {seconds:.0f} s (the build will show where)", flush=True)
     print(f"execute_chapters: {len(todo) - len(failed)} of {len(todo)} ran without error in "

@@ -47,12 +47,9 @@ if [ $# -gt 0 ]; then
   exit 0
 fi
 
-# Everything, with each chapter executed once for both nbval and the book:
-#   1. every test that does not need the built book, including nbval over book/ and solutions/; nbval writes
-#      each chapter it ran without error, outputs included, to _build/nbval_executed;
-#   2. the book, both editions: the chapters come from step 1 (same code cells), any other is executed here;
-#   3. the tests of the built book (HTML, execution records, the browser tests: marker built_book).
-# A failure in one step does not stop the next ones (all failures are reported); the exit status says.
+# Steps 3-5 of the header: each chapter executed once, by nbval, for both nbval and the book (nbval writes what
+# it ran without error to _build/nbval_executed). A failing step does not stop the next ones; the exit status
+# reports any failure.
 status=0
 t=$SECONDS
 pytest "${xdist[@]}" -m "not built_book" --nbval-save-executed "$(pwd)/_build/nbval_executed" || status=1
