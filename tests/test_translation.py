@@ -182,7 +182,7 @@ def terminology_problems(messages: list[tuple[str, str]]) -> list[str]:
 # a space between it and a Chinese character shows as a gap inside the sentence ("它 在每个随机种子中都更低").
 # The benchmark's machine and date glues are Latin text, where a space is usual.
 GLUED_PHRASE = r"\{glue:md\}`(?!bench_)[^`]+`"
-CJK_OR_PUNCT = r"[\u3400-\u9fff\uf900-\ufaff，。：；、（）]"
+CJK_OR_PUNCT = rf"(?:{CJK.pattern}|[，。：；、（）])"  # the Chinese characters of CJK, or full-width punctuation
 SPACED_GLUE = re.compile(rf"{CJK_OR_PUNCT} +{GLUED_PHRASE}|{GLUED_PHRASE} +{CJK_OR_PUNCT}")
 
 
