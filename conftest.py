@@ -41,6 +41,7 @@ TEST_MARKERS = {
     "test_stored_notebooks.py::test_the_checks_catch_a_notebook_with_outputs": ("slow",),
     "test_chapter_code.py::test_modules_import_without_myst_nb_and_touch_no_random_state": ("slow",),
     "test_term.py::test_refuses_outside_course_root": ("slow",),
+    "test_run_once.py::test_the_scheduler_is_registered_with_xdist_and_pytest_runs_without_it": ("slow",),
 }
 
 
@@ -49,6 +50,8 @@ def threads_per_worker(cores: int | None, workers: int) -> int:
 
 
 def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(CourseScheduler(), "course-scheduler")
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers and not os.environ.get("OMP_NUM_THREADS"):  # unset or empty
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -166,14 +169,18 @@ def course_scope(nodeid: str) -> str:
     return nodeid if nodeid.startswith(LEARNER) else nodeid.rsplit("::", 1)[0]
 
 
-def pytest_xdist_make_scheduler(config, log):
-    if config.getoption("dist", None) != "loadscope":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
+class CourseScheduler:
+    """The xdist hook, registered only when xdist is loaded (`-p no:xdist` knows no such hook and would fail)."""
 
-    class CourseScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid):
-            return course_scope(nodeid)
+    @staticmethod
+    def pytest_xdist_make_scheduler(config, log):
+        if config.getoption("dist", None) != "loadscope":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
 
-    config.option.loadscopereorder = False  # keep the order pytest_collection_modifyitems gives (longest first)
-    return CourseScheduling(config, log)
+        class CourseScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid):
+                return course_scope(nodeid)
+
+        config.option.loadscopereorder = False  # keep the order pytest_collection_modifyitems gives (longest first)
+        return CourseScheduling(config, log)

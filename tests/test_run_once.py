@@ -119,3 +119,12 @@ def test_every_timed_scope_exists():
     scopes = {course_conftest.course_scope(line.strip()) for line in proc.stdout.splitlines() if "::" in line}
     missing = [s for s in course_conftest.SCOPE_SECONDS if s not in scopes]
     assert not missing, missing
+
+
+def test_the_scheduler_is_registered_with_xdist_and_pytest_runs_without_it(pytestconfig):
+    """With xdist loaded its hook is in place; `-p no:xdist` (which knows no such hook) still collects."""
+    assert pytestconfig.pluginmanager.hasplugin("xdist")
+    assert pytestconfig.pluginmanager.has_plugin("course-scheduler")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider",
+                           "--collect-only", "-q", "tests/test_data.py"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
