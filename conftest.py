@@ -16,10 +16,15 @@ workers with the default thread count each would oversubscribe the cores. An exp
 OMP_NUM_THREADS wins.
 """
 import os
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import course_kernel  # noqa: E402
 
 # Progress bars are for people; keep test logs short.
 os.environ.setdefault("REGCOURSE_NO_PROGRESS", "1")
@@ -52,6 +57,7 @@ def threads_per_worker(cores: int | None, workers: int) -> int:
 def pytest_configure(config):
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(CourseScheduler(), "course-scheduler")
+    use_installed_course_kernel(config)
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers and not os.environ.get("OMP_NUM_THREADS"):  # unset or empty
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -76,6 +82,34 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(getattr(pytest.mark, name))
     # Longest scopes first (a stable sort: the order inside a scope, e.g. a notebook's cells, is kept).
     items.sort(key=lambda item: -SCOPE_SECONDS.get(course_scope(item.nodeid), 0))
+
+
+# ------------------------------------------------------------------------- the kernel nbval runs notebooks in
+# The package as pip installs it, not the venv's editable install: the environment of a learner edition after its
+# install cell (scripts/course_kernel.py). A chapter that needs a file the package does not ship fails here, and
+# tests/test_learner_notebooks.py can rely on nbval's run for what the learner editions execute.
+
+def use_installed_course_kernel(config) -> None:
+    option = config.option
+    if not (getattr(option, "nbval", False) or getattr(option, "nbval_lax", False)):
+        return
+    if option.nbval_kernel_name or getattr(option, "current_env", False):
+        return   # the caller chose a kernel
+    jupyter_dir, target = course_kernel.installed_kernel(ROOT / "_build" / "course_kernel")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(jupyter_dir)] + [
+        p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p and p != str(jupyter_dir)])
+    option.nbval_kernel_name = course_kernel.NAME
+    config.stash[INSTALL_TARGET] = target
+
+
+INSTALL_TARGET = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    target = item.config.stash.get(INSTALL_TARGET, None)
+    if target is not None and _is_nbval_cell(item):
+        course_kernel.ensure_installed(target)   # before nbval starts the notebook's kernel
 
 
 # ------------------------------------------------------------------ one execution for nbval and the book build
@@ -137,8 +171,8 @@ def pytest_runtest_teardown(item, nextitem):
 # ------------------------------------------------------------------------------- xdist: the longest work first
 # `--dist loadscope` keeps each notebook (one kernel), test class and module (their fixtures) on one worker. Two
 # refinements for this suite, where a handful of scopes take minutes and the rest seconds:
-# * each Colab-like execution of a learner edition is its own scope (no shared fixture), so that the eleven
-#   do not queue on one worker;
+# * each Colab-like execution of a learner edition is its own scope (no shared fixture), so that they do not
+#   queue on one worker;
 # * scopes start longest first (the estimates below; others after them, in collection order): a scope of minutes
 #   left for the end would keep one worker busy while the other idles.
 # Seconds per scope under `-n 2` (AMD EPYC, 2026-11-22); they order the work, nothing else.
@@ -146,20 +180,15 @@ LEARNER = "tests/test_learner_notebooks.py::test_a_learner_edition_runs_like_on_
 SCOPE_SECONDS = {
     "tests/test_term.py": 290,
     "book/dropout/05_with_weight_decay.ipynb": 170,
-    LEARNER + "book/dropout/05_with_weight_decay]": 160,
     "tests/test_grading_attacks.py": 155,
     "tests/test_grading_pipeline.py::TestWeightDecayGrading": 150,
     "tests/test_grading_pipeline.py::TestDropoutGrading": 110,
     "tests/test_grading_pipeline.py::TestDropoutBackwardGrading": 80,
-    LEARNER + "book/dropout/04_experiments]": 78,
     "book/dropout/04_experiments.ipynb": 70,
     "tests/test_formgrader_browser.py": 50,
-    LEARNER + "book/dropout/06_variants]": 37,
-    LEARNER + "book/weight_decay/04_neural_network]": 35,
     "tests/test_dropout.py": 35,
     "book/dropout/06_variants.ipynb": 32,
     "book/weight_decay/04_neural_network.ipynb": 27,
-    LEARNER + "book/dropout/03_from_scratch]": 22,
     "book/dropout/03_from_scratch.ipynb": 20,
 }
 

@@ -3,10 +3,10 @@
 #   1. set-up (idempotent);
 #   2. ruff over the package, tests, scripts and notebooks (rules in pyproject.toml): any finding fails;
 #   3. pytest over everything that does not need the built book: unit tests, stored notebooks stripped, every
-#      notebook of book/ and solutions/ under nbval, the learner editions run as on Colab, the grading pipeline,
-#      attacks and a whole term;
+#      notebook of book/ and solutions/ under nbval (in a kernel with regcourse as pip installs it), the learner
+#      editions of the short chapters run as on Colab, the grading pipeline, attacks and a whole term;
 #   4. a clean strict build of both editions (scripts/build_book.sh), its chapters taken from step 3's nbval run;
-#   5. the tests of the built book: HTML, execution records, the browser tests.
+#   5. the tests of the built book: HTML, execution records, the browser tests, the learner editions' prose.
 # With arguments: a clean strict build, then pytest with them (e.g. `-m "not slow"`, `-x`, `--lf`).
 # PYTEST_WORKERS sets the number of pytest-xdist workers (default 3; 0 runs sequentially). conftest.py gives
 # each worker, and the kernels it starts, one torch thread (its share of the cores, at least one): the course's

@@ -9,29 +9,37 @@ notebooks/<part>/<chapter>.ipynb is made from book/<part>/<chapter>.ipynb by scr
   role (``{name}`...```, e.g. ``{glue:text}``, ``{doc}``, ``{cite}``) or a directive fence (```` ```{name} ````,
   ``:::{name}``). The prose strings of the hidden ``show_markdown(...)`` cells contain glue roles only, and
   exactly the glue roles of the chapter (none lost, none added).
-* **No raw roles in what a reader sees after running**: executing a learner edition top to bottom, no output
-  (stream text, and the text/plain, text/markdown and text/html of every display or result) contains
-  ``{glue``, ``{doc}`` or ``{cite``, nor the gap show_markdown leaves for a value that was never glued
-  (``[not computed: name]``, and its note on stderr); every ``show_markdown`` cell displays exactly one
-  Markdown output.
-* **Runnable with the documented install only**: the execution runs in a fresh kernel that cannot import
-  myst-nb (a stub module raises ModuleNotFoundError, as on Colab) nor regcourse (Python's site processing is off,
-  so the venv's editable install of the course is invisible) until the notebook's own install cell runs pip.
-  REGCOURSE_PIP_ARGS points that pip at a copy of this checkout (pyproject.toml and regcourse/ only) instead of
-  the repository URL, with ``--no-deps --target <empty folder on the kernel's path>``: torch and the rest come
-  from the venv, as they come preinstalled on Colab.
+* **No raw roles in what a reader sees after running**, for the chapters run for real (RUN_LIKE_COLAB, those
+  that train for seconds): executing the learner edition top to bottom, no output (stream text, and the
+  text/plain, text/markdown and text/html of every display or result) contains ``{glue``, ``{doc}`` or
+  ``{cite``, nor the gap show_markdown leaves for a value that was never glued (``[not computed: name]``, and
+  its note on stderr); every ``show_markdown`` cell displays exactly one Markdown output.
+* **Runnable with the documented install only**, for the same chapters: the execution runs in a fresh kernel
+  that cannot import myst-nb (a stub module raises ModuleNotFoundError, as on Colab) nor regcourse (Python's site
+  processing is off, so the venv's editable install of the course is invisible) until the notebook's own install
+  cell runs pip. REGCOURSE_PIP_ARGS points that pip at a copy of this checkout (pyproject.toml and regcourse/
+  only) instead of the repository URL, with ``--no-deps --target <empty folder on the kernel's path>``: torch
+  and the rest come from the venv, as they come preinstalled on Colab. The install cells of all editions are the
+  same code (checked), so these runs test every edition's install.
+* **Every chapter's numbers in its learner edition**, without running the chapter a second time: a learner
+  edition is the chapter's code cells (less ``from myst_nb import glue``; same ids, kept so by the sync test),
+  an install cell, and prose cells. The test command's nbval run executes those code cells in a kernel that
+  sees the package as pip installs it, the environment after the install cell (conftest.py,
+  tests/test_course_kernel.py); the build stores that run. From its glue outputs, in cell order, each prose
+  cell is shown as show_markdown would show it: a value glued only below the paragraph or never is an error
+  naming it, and the text must hold no role. (Checked with the built book: ``built_book``.)
 
-Execution of one short chapter (dropout/02) is in the default selection; the other ten are marked ``slow``.
+Execution of one short chapter (dropout/02) is in the default selection; the other runs are ``slow``.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
@@ -44,6 +52,7 @@ from regcourse.notebook import GlueError, format_plain_text, substitute
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import course_kernel  # noqa: E402
 import learner_launch  # noqa: E402
 import make_learner_notebooks as gen  # noqa: E402
 
@@ -51,7 +60,12 @@ ANY_ROLE = re.compile(r"\{[a-z][a-z0-9:_-]*\}`")
 DIRECTIVE_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{", re.M)
 RAW_IN_OUTPUT = ("{glue", "{doc}", "{cite", "[not computed:", "never glued")
 SHOW = re.compile(r"^show_markdown\(", re.M)
-FAST_CHAPTERS = ("book/dropout/02_train_vs_eval",)  # ~10 s unloaded (install ~4 s); the others are slow
+# Run for real in a Colab-like kernel: the chapters that train for seconds (unloaded, install ~4 s included:
+# dropout/02 ~10 s, the others under 20 s). Every chapter's prose is checked against nbval's run of its code.
+RUN_LIKE_COLAB = ("book/weight_decay/01_theory", "book/weight_decay/02_from_scratch", "book/weight_decay/03_concise",
+                  "book/dropout/01_theory", "book/dropout/02_train_vs_eval")
+FAST_CHAPTERS = ("book/dropout/02_train_vs_eval",)  # of those, in the default selection
+GLUE_NAME = re.compile(r"\{glue(?::[a-z]+)?\}`([^`:]+)")
 
 
 def learner_editions() -> list[Path]:
@@ -300,25 +314,14 @@ def test_launch_buttons_open_the_learner_edition():
 def colab_like_kernel(tmp_path):
     """A kernel spec whose Python has neither myst-nb nor regcourse until the install cell has run."""
     base = tmp_path / "colab_like"
-    blocker, target, source = base / "blocker", base / "site", base / "source"
-    blocker.mkdir(parents=True)
-    target.mkdir()
-    (blocker / "myst_nb.py").write_text(
-        'raise ModuleNotFoundError("No module named \'myst_nb\' (as on Colab)", name="myst_nb")\n')
-    source.mkdir(parents=True)
-    shutil.copy(ROOT / "pyproject.toml", source)
-    shutil.copytree(ROOT / "regcourse", source / "regcourse", ignore=shutil.ignore_patterns("__pycache__"))
-    spec = base / "jupyter" / "kernels" / "colab-like"
-    spec.mkdir(parents=True)
-    site_packages = sysconfig.get_paths()["purelib"]
-    env = {"PYTHONPATH": os.pathsep.join([str(blocker), str(target), site_packages]),
-           "REGCOURSE_PIP_ARGS": f"--no-deps --no-build-isolation --target {target} {source}",
+    target = base / "site"
+    target.mkdir(parents=True)
+    source = course_kernel.copy_source(base / "source")
+    env = {"REGCOURSE_PIP_ARGS": " ".join(course_kernel.pip_args(target, source)),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "REGCOURSE_NO_PROGRESS": "1",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INDEX": "1"}
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-S", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (as on Colab)", "language": "python", "env": env}))
-    return {"jupyter_path": str(base / "jupyter"), "target": target, "base": base}
+    jupyter_path = course_kernel.spec(base, "colab-like", target, block_myst_nb=True, env=env)
+    return {"jupyter_path": str(jupyter_path), "target": target, "base": base}
 
 
 def run_like_colab(path: Path, kernel, workdir: Path):
@@ -354,7 +357,7 @@ CHAPTERS = gen.chapters(ROOT)
 
 
 @pytest.mark.parametrize("doc", [pytest.param(d, marks=() if d in FAST_CHAPTERS else pytest.mark.slow, id=d)
-                                 for d in CHAPTERS])
+                                 for d in RUN_LIKE_COLAB])
 def test_a_learner_edition_runs_like_on_colab(doc, colab_like_kernel, tmp_path):
     # The kernel really lacks both packages before the install cell (else this test would prove nothing).
     probe = subprocess.run([sys.executable, "-S", "-c", "import importlib.util as u; "
@@ -378,6 +381,99 @@ def test_a_learner_edition_runs_like_on_colab(doc, colab_like_kernel, tmp_path):
         if prose_of(cell) is not None:
             shown = [o for o in cell.outputs if "text/markdown" in o.get("data", {})]
             assert len(shown) == 1 and not [o for o in cell.outputs if o.output_type == "error"], (i, cell.outputs)
+
+
+# ---------------------------------------------------------------- every chapter, from nbval's run of its code
+
+def test_every_install_cell_is_the_one_that_ran():
+    """The install cells differ only in the comment naming their chapter, so the real runs above stand for all."""
+    def without_name(source):
+        return re.sub(r"^# Generated from \S+ by ", "# Generated from <chapter> by ", source, flags=re.M)
+    installs = {without_name(nbformat.read(p, as_version=4).cells[0].source) for p in learner_editions()}
+    assert len(installs) == 1, "the install cells differ beyond their chapter's name"
+
+
+class Recorded:
+    """A glued value as myst-nb stored it in the executed chapter: the representations show_markdown formats."""
+
+    def __init__(self, data: dict):
+        self.plain, self.markdown = data.get(PREFIX + "text/plain"), data.get(PREFIX + "text/markdown")
+        if self.markdown is not None:
+            self._repr_markdown_ = lambda: self.markdown
+
+    def __repr__(self):
+        return self.plain
+
+
+PREFIX = "application/papermill.record/"
+
+
+def glued_values(outputs) -> dict:
+    return {o.metadata["scrapbook"]["name"]: Recorded(o.data) for o in outputs
+            if o.get("metadata", {}).get("scrapbook", {}).get("mime_prefix") == PREFIX}
+
+
+def learner_prose_as_shown(doc: str, executed) -> list[tuple[str, str]]:
+    """(cell id, Markdown) of every prose cell of the learner edition of ``doc``, shown with the values that the
+    code cells above it glued in ``executed`` (the chapter as nbval ran it); a value glued only below, or never,
+    raises GlueError naming it, as Run all would leave a gap there."""
+    book = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
+    book_code = [c.id for c in book.cells if c.cell_type == "code"]
+    ran = [c for c in executed.cells if c.cell_type == "code"]
+    assert [c.source for c in ran] == [c.source for c in book.cells if c.cell_type == "code"], \
+        f"{doc}: the executed copy is not of the chapter's current code"
+    values, shown = {}, []
+    for cell in nbformat.read(ROOT / gen.learner_path(doc), as_version=4).cells[1:]:
+        if cell.cell_type != "code":
+            continue
+        prose = prose_of(cell)
+        if prose is not None:
+            shown.append((cell.id, substitute(prose, values)))
+        else:    # the chapter's code cell of the same id (the generator keeps ids; the sync test keeps it so)
+            values.update(glued_values(ran[book_code.index(cell.id)].outputs))
+    return shown
+
+
+@pytest.mark.built_book
+@pytest.mark.slow
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_every_learner_edition_shows_the_numbers_its_chapter_computed(doc):
+    """What each prose cell of a learner edition shows after *Run all*, from the chapter's run in the test
+    command: nbval ran the chapter's code (the learner edition's code, less `from myst_nb import glue`) in a
+    kernel with the package as pip installs it (conftest.py), and its outputs are the book's execution cache.
+    show_markdown formats a value's text/plain and text/markdown, the representations myst-nb stored."""
+    from jupyter_cache import get_cache
+    from test_built_book import JUPYTER_CACHE
+
+    cache = get_cache(JUPYTER_CACHE)
+    record = cache.match_cache_notebook(nbformat.read(ROOT / f"{doc}.ipynb", as_version=4))
+    shown = learner_prose_as_shown(doc, cache.get_cache_bundle(record.pk).nb)
+    assert shown, f"{doc}: no prose cell with numbers"
+    for cell_id, text in shown:
+        assert not ANY_ROLE.search(text) and not any(n in text for n in RAW_IN_OUTPUT), (cell_id, text[:200])
+
+
+def test_the_prose_check_finds_a_value_glued_too_late_or_never():
+    doc = "book/dropout/02_train_vs_eval"
+    book = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
+    prose = [p for c in nbformat.read(ROOT / gen.learner_path(doc), as_version=4).cells
+             if (p := prose_of(c)) is not None]
+    name = GLUE_NAME.search(prose[0]).group(1)
+    executed = copy.deepcopy(book)
+    never = copy.deepcopy(executed)
+    with pytest.raises(GlueError, match=name):            # no outputs: nothing was glued
+        learner_prose_as_shown(doc, never)
+    for cell in executed.cells:                           # every value glued, but in the last code cell
+        if cell.cell_type == "code":
+            cell.outputs = []
+    glued = [nbformat.v4.new_output("display_data", data={PREFIX + "text/plain": "0.5"},
+                                    metadata={"scrapbook": {"name": n, "mime_prefix": PREFIX}})
+             for n in {m.group(1) for p in prose for m in GLUE_NAME.finditer(p)}]
+    [c for c in executed.cells if c.cell_type == "code"][-1].outputs = glued
+    with pytest.raises(GlueError, match="never glued"):
+        learner_prose_as_shown(doc, executed)
+    [c for c in executed.cells if c.cell_type == "code"][0].outputs = glued   # glued first: all shown
+    assert all("0.5" in text for _, text in learner_prose_as_shown(doc, executed))
 
 
 def test_pages_that_write_the_repository_url_write_the_one_in_config():
