@@ -17,14 +17,13 @@ OMP_NUM_THREADS wins.
 """
 import os
 import sys
+import zlib
 from pathlib import Path
 
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import course_kernel  # noqa: E402
 
 # Progress bars are for people; keep test logs short.
 os.environ.setdefault("REGCOURSE_NO_PROGRESS", "1")
@@ -95,6 +94,8 @@ def use_installed_course_kernel(config) -> None:
         return
     if option.nbval_kernel_name or getattr(option, "current_env", False):
         return   # the caller chose a kernel
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import course_kernel
     jupyter_dir, target = course_kernel.installed_kernel(ROOT / "_build" / "course_kernel")
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(jupyter_dir)] + [
         p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p and p != str(jupyter_dir)])
@@ -109,6 +110,7 @@ INSTALL_TARGET = pytest.StashKey[Path]()
 def pytest_runtest_setup(item):
     target = item.config.stash.get(INSTALL_TARGET, None)
     if target is not None and _is_nbval_cell(item):
+        import course_kernel
         course_kernel.ensure_installed(target)   # before nbval starts the notebook's kernel
 
 
@@ -173,6 +175,8 @@ def pytest_runtest_teardown(item, nextitem):
 # refinements for this suite, where a handful of scopes take minutes and the rest seconds:
 # * each Colab-like execution of a learner edition is its own scope (no shared fixture), so that they do not
 #   queue on one worker;
+# * the browser test's pages are split into BROWSER_GROUPS scopes, so that two browsers share the minute and a
+#   half they take;
 # * scopes start longest first (the estimates below; others after them, in collection order): a scope of minutes
 #   left for the end would keep one worker busy while the other idles.
 # Seconds per scope under `-n 2` (AMD EPYC, 2026-11-22); they order the work, nothing else.
@@ -193,9 +197,17 @@ SCOPE_SECONDS = {
 }
 
 
+BROWSER_PAGE, BROWSER_GROUPS = "tests/test_browser.py::test_page[", 2
+
+
 def course_scope(nodeid: str) -> str:
-    """The xdist work unit of a test: loadscope's (module, class or notebook), or the test alone (LEARNER)."""
-    return nodeid if nodeid.startswith(LEARNER) else nodeid.rsplit("::", 1)[0]
+    """The xdist work unit of a test: loadscope's (module, class or notebook), the test alone (LEARNER), or one
+    of BROWSER_GROUPS shares of the built book's pages (each opens its own browser)."""
+    if nodeid.startswith(LEARNER):
+        return nodeid
+    if nodeid.startswith(BROWSER_PAGE):
+        return f"tests/test_browser.py::pages-{zlib.crc32(nodeid.encode()) % BROWSER_GROUPS}"
+    return nodeid.rsplit("::", 1)[0]
 
 
 class CourseScheduler:

@@ -34,14 +34,16 @@ def notebook(*sources: str) -> nbformat.NotebookNode:
 
 
 def run_nbval(tmp_path: Path, nb, *selection: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """pytest --nbval on one notebook in a folder of its own, with the course's conftest.py."""
+    """pytest --nbval on one notebook in a folder of its own, with the course's conftest.py (and the venv's own
+    kernel: the folder has no course package to install for conftest's)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
     nbformat.write(nb, tmp_path / "chapter.ipynb")
     out = tmp_path / "executed"
     target = "chapter.ipynb" + (f"::{selection[0]}" if selection else "")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", target,
-                           "--nbval-save-executed", str(out)], cwd=tmp_path, capture_output=True, text=True)
+                           "--nbval-kernel-name", "python3", "--nbval-save-executed", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True)
     return proc, out / "chapter.ipynb"
 
 
@@ -109,6 +111,10 @@ def test_work_units_keep_a_notebook_together_and_split_the_colab_runs():
     assert scope(colab) == colab
     assert scope("tests/test_learner_notebooks.py::test_citations_read_as_author_year") == \
         "tests/test_learner_notebooks.py"
+    pages = {scope(f"{course_conftest.BROWSER_PAGE}{name}.html]") for name in ("intro", "faq", "notation",
+                                                                             "dropout/01_theory", "exercises")}
+    assert pages == {f"tests/test_browser.py::pages-{k}" for k in range(course_conftest.BROWSER_GROUPS)}
+    assert scope("tests/test_browser.py::test_search_finds_dropout") == "tests/test_browser.py"
 
 
 @pytest.mark.slow
