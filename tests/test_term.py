@@ -7,7 +7,7 @@ two changed ones) -> feedback -> export; it checks the collection report, the sc
 that feedback follows the regrade and the exported CSV. The seconds of every stage are printed (run with -s)
 and appended to $GRADING_TIMINGS when set.
 
-The class (22 on the roster, 20 submissions, weight_decay): correct work; a hyphenated name with an
+The class (18 on the roster, 16 submissions, weight_decay): correct work; a hyphenated name with an
 apostrophe; accented names; two students both named Wei Li (the same Canvas name slug, told apart by their
 user ids); one late (Canvas's LATE_ marker, submitted after the due date) and one a minute before it; a
 resubmission (`-1` suffix) that fixes a mistake; notebooks renamed by the student ("Weight Decay.ipynb",
@@ -90,7 +90,7 @@ def edit(nb, grade_id, old, new):
     return nb
 
 
-# (id, first, last, LMS user id, Canvas name slug)
+# (id, first, last, LMS user id, Canvas name slug): a class of 18 (ids need not be consecutive)
 ROSTER = [
     ("s01", "Ada", "Lovelace", "1001", "lovelaceada"),
     ("s02", "Mary-Jane", "O'Neil", "1002", "oneilmaryjane"),
@@ -107,14 +107,11 @@ ROSTER = [
     ("s13", "Niels", "Bohr", "1013", "bohrniels"),
     ("s14", "Ibn", "al-Haytham", "1014", "alhaythamibn"),
     ("s15", "Hypatia", "of Alexandria", "1015", "ofalexandriahypatia"),
-    ("s16", "Srinivasa", "Ramanujan", "1016", "ramanujansrinivasa"),
-    ("s17", "Katherine", "Johnson", "1017", "johnsonkatherine"),
     ("s18", "Carl Friedrich", "Gauss", "1018", "gausscarlfriedrich"),
-    ("s19", "Maryam", "Mirzakhani", "1019", "mirzakhanimaryam"),
-    ("s20", "Leonhard", "Euler", "1020", "eulerleonhard"),
     ("s21", "Rosalind", "Franklin", "1021", "franklinrosalind"),   # submits nothing
     ("s22", "Paul", "Erdős", "1022", "erdospaul"),                  # submits nothing
 ]
+SUBMITTING = [sid for sid, *_ in ROSTER if sid not in ("s21", "s22")]
 LAMBDA_ON_TEST = ("val_losses.append(squared_loss(w, b, X_val, y_val))",
                   "val_losses.append(squared_loss(w, b, X_test, y_test))")
 BIAS_DECAYED = ("b -= lr * b.grad", "b -= lr * (b.grad + lambd * b)")
@@ -140,7 +137,7 @@ def canvas_files(course: Path) -> list:
         data = nb_or_bytes if isinstance(nb_or_bytes, bytes) else nbformat.writes(nb_or_bytes).encode()
         files.append((f"{s}_{'LATE_' if late else ''}{uid}_{sub}{uid[-2:]}_{name}", data, when))
 
-    for sid in ("s01", "s02", "s03", "s04", "s15", "s16", "s17", "s18", "s19", "s20"):
+    for sid in ("s01", "s02", "s03", "s04", "s15", "s18"):
         add(sid, filled(course))
     add("s05", edit(filled(course), "sgd_step", *BIAS_DECAYED))              # the other Wei Li: loses 1
     add("s06", filled(course), when=LATE, late=True)
@@ -207,13 +204,14 @@ def test_whole_term(tmp_path):
     write_roster(tmp_path / "roster.csv")
     p = run_term(course, "roster", str(tmp_path / "roster.csv"))
     record(timings, "roster", p.seconds)
-    assert "22 students" in p.stdout
+    assert f"{len(ROSTER)} students" in p.stdout
 
     write_zip(tmp_path / "canvas.zip", canvas_files(course))
     p = run_term(course, "collect", A, "--zip", str(tmp_path / "canvas.zip"), "--due", DUE)
     record(timings, "collect", p.seconds)
     out = p.stdout
-    assert "collected 20 students (20 new or changed, 0 unchanged); 1 carry the LMS's LATE marker." in out, out
+    n = len(SUBMITTING)
+    assert f"collected {n} students ({n} new or changed, 0 unchanged); 1 carry the LMS's LATE marker." in out, out
     assert "students with no submission (2): s21, s22" in out, out
     assert "unknown student (1)" in out and "strangerdanger_9999" in out, out
     assert "notes.pdf" in out and "not a notebook" in out, out
@@ -224,10 +222,10 @@ def test_whole_term(tmp_path):
     assert len(report) == len(canvas_files(course)) and all(r["status"] for r in report)
 
     p = run_term(course, "autograde", A)
-    record(timings, "autograde", p.seconds, 20)
+    record(timings, "autograde", p.seconds, n)
     print(p.stdout)
     s = scores(course)
-    assert set(s) == {f"s{i:02d}" for i in range(1, 21)}
+    assert set(s) == set(SUBMITTING)
     got = {sid: sum(s[sid][g][0] or 0 for g in auto) for sid in s}
     expected = {sid: full for sid in s}
     expected.update({"s05": full - 1, "s11": 0, "s14": full - auto["test_select_lambda"]})
@@ -251,8 +249,8 @@ def test_whole_term(tmp_path):
             g.manual_score, g.needs_manual_grade = points, False
         gb.db.commit()
     p = run_term(course, "feedback", A)
-    record(timings, "feedback", p.seconds, 20)
-    assert "written for 20 of 20" in p.stdout, p.stdout
+    record(timings, "feedback", p.seconds, n)
+    assert f"written for {n} of {n}" in p.stdout, p.stdout
     fb14 = course / "feedback" / "s14" / A / f"{A}.html"
     before = fb14.read_text()
     assert "BEGIN HIDDEN TESTS" not in before and "MARK SCHEME" not in before
@@ -267,7 +265,7 @@ def test_whole_term(tmp_path):
     write_zip(tmp_path / "canvas2.zip", files)
     p = run_term(course, "collect", A, "--zip", str(tmp_path / "canvas2.zip"))
     record(timings, "collect again", p.seconds)
-    assert "collected 20 students (2 new or changed, 18 unchanged)" in p.stdout, p.stdout
+    assert f"collected {n} students (2 new or changed, {n - 2} unchanged)" in p.stdout, p.stdout
     p = run_term(course, "autograde", A)
     record(timings, "autograde resubmissions", p.seconds, 2)
     assert "autograding 2 submissions" in p.stdout, p.stdout
@@ -276,7 +274,7 @@ def test_whole_term(tmp_path):
     assert s["s01"]["map_reading"][2], "a resubmitted written answer must be flagged for grading again"
     assert "before the resubmission: check again" in p.stdout.split("\n  s01: ")[1].splitlines()[0], p.stdout
     p = run_term(course, "feedback", A)
-    record(timings, "feedback again", p.seconds, 20)
+    record(timings, "feedback again", p.seconds, n)
     after = fb14.read_text()
     assert after != before, "feedback must follow a regrade"
     assert re.search(rf"{full:g}(\.0)? */", after) or f"{full:g}" in after
@@ -284,7 +282,7 @@ def test_whole_term(tmp_path):
     p = run_term(course, "export", A)
     record(timings, "export", p.seconds)
     rows = list(csv.DictReader(open(course / f"grades_{A}.csv", encoding="utf-8")))
-    assert len(rows) == 22
+    assert len(rows) == len(ROSTER)
     by = {r["lms_user_id"]: r for r in rows}
     assert set(by) == {uid for *_, uid, _ in ROSTER}
     assert by["1002"]["last_name"] == "O'Neil" and by["1003"]["first_name"] == "José"
@@ -354,7 +352,7 @@ def test_moodle_collection(tmp_path):
     assert "collected 3 students" in p.stdout, p.stdout
     assert sorted(x.name for x in (course / "submitted").iterdir()) == ["s01", "s02", "s03"]
     assert "Nobody Known" in p.stdout and "onlinetext.html" in p.stdout
-    assert "students with no submission (19)" in p.stdout
+    assert f"students with no submission ({len(ROSTER) - 3})" in p.stdout
     ts = (course / "submitted" / "s02" / A / "timestamp.txt").read_text()
     assert ts.startswith("2026-11-20 18:00:00")
     meta = json.loads((course / "downloaded" / A / "submissions.json").read_text())
