@@ -171,7 +171,7 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 # ------------------------------------------------------------------------------- xdist: the longest work first
-# `--dist loadscope` keeps each notebook (one kernel), test class and module (their fixtures) on one worker. Two
+# `--dist loadscope` keeps each notebook (one kernel), test class and module (their fixtures) on one worker. Three
 # refinements for this suite, where a handful of scopes take minutes and the rest seconds:
 # * each Colab-like execution of a learner edition is its own scope (no shared fixture), so that they do not
 #   queue on one worker;
