@@ -41,6 +41,14 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# jsonschema imports its optional IRI-format checker, rfc3987-syntax (pulled in by jupyter-events' extra
+# "format-nongpl"), whenever nbformat is imported: it compiles 38 grammars, ~1 s of CPU in every nbgrader
+# command, test process and book build (0.14 s for nbformat without it). No course tool validates an IRI
+# (nbformat's schema has none); without the package jsonschema leaves that one format unchecked.
+if "$VENV/bin/python" -c "import importlib.util as u, sys; sys.exit(u.find_spec('rfc3987_syntax') is None)"; then
+  "$VENV/bin/python" -m pip uninstall -q -y rfc3987-syntax
+fi
+
 # 3. Fashion-MNIST into torchvision's raw layout (fails with a message naming the three options).
 "$VENV/bin/python" -c "from regcourse.data import load_fashion_mnist as l; d = l(); print('[setup] Fashion-MNIST ready:', tuple(d.X_train.shape), tuple(d.X_test.shape))"
 
