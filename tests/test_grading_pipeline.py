@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader_cells import cell
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -57,13 +58,6 @@ def make_course(tmp: Path, assignment: str) -> Path:
     shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
     nbgrader(course, "generate_assignment", assignment, "--force")
     return course
-
-
-def cell(nb, grade_id):
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            return c
-    raise KeyError(grade_id)
 
 
 def filled(course: Path, assignment: str):

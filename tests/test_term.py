@@ -32,6 +32,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader_cells import cell
 
 from regcourse import term
 
@@ -62,13 +63,6 @@ def make_course(tmp: Path) -> Path:
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(ROOT / "solutions" / A, course / "solutions" / A)
     return course
-
-
-def cell(nb, grade_id):
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            return c
-    raise KeyError(grade_id)
 
 
 def filled(course: Path, answers=True):
