@@ -96,7 +96,7 @@ def use_installed_course_kernel(config) -> None:
         return   # the caller chose a kernel
     sys.path.insert(0, str(ROOT / "scripts"))
     import course_kernel
-    jupyter_dir, target = course_kernel.installed_kernel(ROOT / "_build" / "course_kernel")
+    jupyter_dir, target = course_kernel.installed_kernel()
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(jupyter_dir)] + [
         p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p and p != str(jupyter_dir)])
     option.nbval_kernel_name = course_kernel.NAME

@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "regcourse"
 NAME = "regcourse-installed"        # the kernel nbval uses
+BASE = ROOT / "_build" / "course_kernel"   # its spec and installs (one per source hash)
 BLOCK_MYST_NB = 'raise ModuleNotFoundError("No module named \'myst_nb\' (as on Colab)", name="myst_nb")\n'
 
 
@@ -80,7 +81,7 @@ def source_hash(root: Path = ROOT) -> str:
     return h.hexdigest()[:16]
 
 
-def installed_kernel(base: Path, root: Path = ROOT) -> tuple[Path, Path]:
+def installed_kernel(base: Path = BASE, root: Path = ROOT) -> tuple[Path, Path]:
     """(JUPYTER_PATH folder, target) of the kernel ``NAME``; the spec is written, the install is left to
     :func:`ensure_installed` (seconds of pip, done when a kernel is first needed)."""
     target = base / source_hash(root) / "site"

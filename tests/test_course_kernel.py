@@ -44,7 +44,7 @@ def run_in_kernel(name: str, code: str) -> str:
 
 def test_nbval_runs_notebooks_with_the_package_as_pip_installs_it(pytestconfig):
     assert pytestconfig.option.nbval_kernel_name == course_kernel.NAME
-    _, target = course_kernel.installed_kernel(ROOT / "_build" / "course_kernel")
+    _, target = course_kernel.installed_kernel()
     course_kernel.ensure_installed(target)
     path, data_file, myst_nb = run_in_kernel(course_kernel.NAME, PROBE).split()
     assert Path(path).is_relative_to(target) and not Path(path).is_relative_to(ROOT / "regcourse"), path

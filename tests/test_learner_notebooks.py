@@ -47,12 +47,13 @@ import nbformat
 import pytest
 from IPython.display import Markdown
 
-from regcourse.notebook import GlueError, format_plain_text, substitute
+from regcourse.notebook import GLUE_ROLE, GlueError, format_plain_text, substitute
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import course_kernel  # noqa: E402
+import execute_chapters  # noqa: E402
 import learner_launch  # noqa: E402
 import make_learner_notebooks as gen  # noqa: E402
 
@@ -65,7 +66,6 @@ SHOW = re.compile(r"^show_markdown\(", re.M)
 RUN_LIKE_COLAB = ("book/weight_decay/01_theory", "book/weight_decay/02_from_scratch", "book/weight_decay/03_concise",
                   "book/dropout/01_theory", "book/dropout/02_train_vs_eval")
 FAST_CHAPTERS = ("book/dropout/02_train_vs_eval",)  # of those, in the default selection
-GLUE_NAME = re.compile(r"\{glue(?::[a-z]+)?\}`([^`:]+)")
 
 
 def learner_editions() -> list[Path]:
@@ -393,6 +393,9 @@ def test_every_install_cell_is_the_one_that_ran():
     assert len(installs) == 1, "the install cells differ beyond their chapter's name"
 
 
+PREFIX = "application/papermill.record/"   # myst-nb's glue outputs: PREFIX + mime type, and scrapbook metadata
+
+
 class Recorded:
     """A glued value as myst-nb stored it in the executed chapter: the representations show_markdown formats."""
 
@@ -403,9 +406,6 @@ class Recorded:
 
     def __repr__(self):
         return self.plain
-
-
-PREFIX = "application/papermill.record/"
 
 
 def glued_values(outputs) -> dict:
@@ -420,7 +420,7 @@ def learner_prose_as_shown(doc: str, executed) -> list[tuple[str, str]]:
     book = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
     book_code = [c.id for c in book.cells if c.cell_type == "code"]
     ran = [c for c in executed.cells if c.cell_type == "code"]
-    assert [c.source for c in ran] == [c.source for c in book.cells if c.cell_type == "code"], \
+    assert execute_chapters.code_of(executed) == execute_chapters.code_of(book), \
         f"{doc}: the executed copy is not of the chapter's current code"
     values, shown = {}, []
     for cell in nbformat.read(ROOT / gen.learner_path(doc), as_version=4).cells[1:]:
@@ -458,17 +458,17 @@ def test_the_prose_check_finds_a_value_glued_too_late_or_never():
     book = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
     prose = [p for c in nbformat.read(ROOT / gen.learner_path(doc), as_version=4).cells
              if (p := prose_of(c)) is not None]
-    name = GLUE_NAME.search(prose[0]).group(1)
+    names = {m.group("content").split(":")[0] for p in prose for m in GLUE_ROLE.finditer(p)}
+    name = GLUE_ROLE.search(prose[0]).group("content").split(":")[0]
+    with pytest.raises(GlueError, match=name):            # the stored chapter has no outputs: nothing was glued
+        learner_prose_as_shown(doc, book)
     executed = copy.deepcopy(book)
-    never = copy.deepcopy(executed)
-    with pytest.raises(GlueError, match=name):            # no outputs: nothing was glued
-        learner_prose_as_shown(doc, never)
     for cell in executed.cells:                           # every value glued, but in the last code cell
         if cell.cell_type == "code":
             cell.outputs = []
     glued = [nbformat.v4.new_output("display_data", data={PREFIX + "text/plain": "0.5"},
                                     metadata={"scrapbook": {"name": n, "mime_prefix": PREFIX}})
-             for n in {m.group(1) for p in prose for m in GLUE_NAME.finditer(p)}]
+             for n in names]
     [c for c in executed.cells if c.cell_type == "code"][-1].outputs = glued
     with pytest.raises(GlueError, match="never glued"):
         learner_prose_as_shown(doc, executed)
